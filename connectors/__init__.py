@@ -1,0 +1,1 @@
+"""QuickBooks Online and Xero connectors, and local sandboxes of both APIs."""

@@ -1,0 +1,1 @@
+"""State store, planning, exactly-once apply, CLI and daemon."""
