@@ -11,7 +11,7 @@ import sys
 import click
 
 from policies.errors import RelanceError
-from sync.commands import connections, operations, policy_tools, sandbox
+from sync.commands import connections, interest, operations, planning, policy_tools, sandbox
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -20,7 +20,7 @@ def cli() -> None:
     """relance: credit control on top of QuickBooks Online and Xero."""
 
 
-for module in (policy_tools, connections, sandbox, operations):
+for module in (policy_tools, interest, planning, connections, sandbox, operations):
     module.register(cli)
 
 
