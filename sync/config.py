@@ -1,0 +1,372 @@
+"""relance.yaml: where the state lives, which policy applies, how email goes out, which ledgers.
+
+Secrets never live here: the SMTP password is read from the environment variable named by
+`email.smtp.password_env`; OAuth client secrets and tokens are stored encrypted next to the
+config (connectors.tokens.TokenStore), or read from `client_secret_env` if given.
+
+Environment overrides RELANCE_QUICKBOOKS_BASE_URL / RELANCE_XERO_BASE_URL /
+RELANCE_QUICKBOOKS_DISCOVERY_URL / RELANCE_XERO_IDENTITY_URL apply to the WHOLE PROCESS and win
+over the per-connection keys (the issue says "for the whole process": point everything at a
+sandbox without editing the file).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from datetime import timedelta
+from io import StringIO
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from policies.errors import ConfigError, PolicyError
+
+ENV_BASE_URL = {"quickbooks": "RELANCE_QUICKBOOKS_BASE_URL", "xero": "RELANCE_XERO_BASE_URL"}
+DEFAULT_BASE_URL = {
+    "quickbooks": "https://quickbooks.api.intuit.com/v3",
+    "xero": "https://api.xero.com/api.xro/2.0",
+}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_HINT = "see the README section 'relance.yaml'"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, serialize_by_alias=True, validate_assignment=True
+    )
+
+
+class SmtpConfig(_Model):
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    username: str | None = None
+    password_env: str | None = None  # NAME of the environment variable holding the password
+    starttls: bool = True
+    ssl: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "password" in data:
+            raise ValueError(
+                "never put the SMTP password in relance.yaml: export it in an environment variable "
+                "and name that variable in email.smtp.password_env"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self) -> SmtpConfig:
+        if self.ssl and self.starttls:
+            self.__dict__["starttls"] = False  # implicit TLS (465) replaces STARTTLS
+        return self
+
+
+class EmailConfig(_Model):
+    transport: Literal["smtp", "file"] = "file"
+    from_: str | None = Field(None, alias="from")
+    reply_to: str | None = None
+    smtp: SmtpConfig | None = None
+    file_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _smtp_needs_host(self) -> EmailConfig:
+        if self.transport == "smtp" and self.smtp is None:
+            raise ValueError("transport smtp needs an smtp: {host: ..., port: ...} section")
+        return self
+
+
+class DaemonConfig(_Model):
+    interval_minutes: int | None = Field(60, ge=1)
+    cron: str | None = None
+    jitter_seconds: int = Field(0, ge=0)
+    health_file: str | None = None
+
+
+class ConnectionConfig(_Model):
+    name: str
+    ledger: Literal["quickbooks", "xero"]
+    policy: str | None = None  # per-connection policy file (default: the top-level policy)
+    base_url: str | None = None  # API root: QBO .../v3, Xero .../api.xro/2.0
+    discovery_url: str | None = None  # QBO: OpenID discovery document
+    identity_url: str | None = None  # Xero: identity root (/connect/authorize, /connect/token)
+    client_id: str | None = None
+    client_secret_env: str | None = None  # else the secret is in the encrypted token store
+    realm_id: str | None = None  # QBO company id
+    tenant_id: str | None = None  # Xero organisation id
+    minor_version: int | None = Field(None, ge=1)
+    history_months: int = Field(24, ge=1, le=120)
+    fee_mode: Literal["line", "invoice"] = "line"  # QBO: fee line on the invoice or a fee invoice
+    enabled: bool = True
+    rate_limit_per_minute: int | None = Field(None, ge=1)  # override the published limit (sandboxes)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secret(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "client_secret" in data:
+            raise ValueError(
+                "never put client_secret in relance.yaml: `relance connect --client-secret` stores it "
+                "encrypted, or name an environment variable in client_secret_env"
+            )
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"connection name {value!r} must be letters, digits, '-', '_' or '.' (max 64)")
+        return value
+
+    @field_validator("realm_id", "tenant_id", "client_id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _ids_match_ledger(self) -> ConnectionConfig:
+        if self.ledger == "quickbooks" and self.tenant_id:
+            raise ValueError("tenant_id is for xero connections; QuickBooks uses realm_id")
+        if self.ledger == "xero" and self.realm_id:
+            raise ValueError("realm_id is for quickbooks connections; Xero uses tenant_id")
+        if self.ledger == "xero" and self.discovery_url:
+            raise ValueError("discovery_url is for quickbooks connections; Xero uses identity_url")
+        if self.ledger == "quickbooks" and self.identity_url:
+            raise ValueError("identity_url is for xero connections; QuickBooks uses discovery_url")
+        return self
+
+    @property
+    def account_id(self) -> str | None:
+        return self.realm_id if self.ledger == "quickbooks" else self.tenant_id
+
+    @property
+    def api_base_url(self) -> str:
+        """The API root to use: env override (whole process) > base_url > the vendor's production."""
+        override = os.environ.get(ENV_BASE_URL[self.ledger], "").strip()
+        return (override or self.base_url or DEFAULT_BASE_URL[self.ledger]).rstrip("/")
+
+    @property
+    def history(self) -> timedelta:
+        return timedelta(days=round(self.history_months * 30.44))
+
+
+class AppConfig(_Model):
+    version: int = 1
+    state: str = "sqlite:///relance.sqlite"  # SQLAlchemy URL; relative sqlite paths: from relance.yaml's dir
+    policy: str = "policy.yaml"
+    outbox_dir: str = "outbox"
+    secrets_dir: str | None = None  # default: the directory of relance.yaml
+    templates_dirs: list[str] = Field(default_factory=list)  # extra Jinja2 template folders
+    email: EmailConfig = Field(default_factory=EmailConfig)
+    connections: list[ConnectionConfig] = Field(default_factory=list)
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+
+    @field_validator("connections", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AppConfig:
+        seen: set[str] = set()
+        for connection in self.connections:
+            if connection.name in seen:
+                raise ValueError(f"two connections are named {connection.name!r}; names must be unique")
+            seen.add(connection.name)
+        return self
+
+    def connection(self, name: str) -> ConnectionConfig | None:
+        return next((c for c in self.connections if c.name == name), None)
+
+
+# ---------------------------------------------------------------- load
+
+
+def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[tuple[str | int, ...], int]]:
+    """YAML -> (data, line of every key path), via the policy loader's line-keeping reader."""
+    from policies.loader import read_yaml
+
+    if not text.strip():
+        return {}, {(): 1}
+    try:
+        return read_yaml(text, source)
+    except PolicyError as error:
+        problems = [p.replace("expected a policy", "expected relance.yaml settings") for p in error.problems]
+        raise ConfigError("\n".join(problems), hint=_HINT) from None
+
+
+def _unknown_field_message(loc: tuple[str | int, ...]) -> str:
+    import difflib
+
+    name = str(loc[-1])
+    model: Any = AppConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) or next(
+            (f for f in model.model_fields.values() if f.alias == part), None
+        )
+        if field is None:
+            return f"unknown field {name!r}"
+        model = _model_of(field.annotation)
+        if model is None:
+            return f"unknown field {name!r}"
+    known = [f.alias or key for key, f in model.model_fields.items()]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown field {name!r} (did you mean {close[0]!r}?)"
+    return f"unknown field {name!r} (expected one of: {', '.join(known)})"
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    import typing
+
+    candidates = [annotation, *typing.get_args(annotation)]
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+        for inner in typing.get_args(candidate):
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                return inner
+    return None
+
+
+def describe_config_errors(
+    error: ValidationError, lines: dict[tuple[str | int, ...], int], source: str
+) -> list[str]:
+    from policies import loader
+
+    problems: list[tuple[int, str]] = []
+    for detail in error.errors(include_url=False):
+        loc = tuple(
+            part
+            for part in detail["loc"]
+            if not (isinstance(part, str) and re.match(r"^[\w-]+\[.*\]$", part))
+        )
+        line = loader.line_for(loc, lines)
+        path = loader.format_path(loc) or "(top level)"
+        if detail["type"] == "extra_forbidden":
+            message = _unknown_field_message(loc)
+        else:
+            try:
+                message = loader._message(detail, loc)
+            except Exception:  # the policy loader's wording helper changed: fall back to pydantic's
+                message = str(detail["msg"])
+        problems.append((line, f"{source}:{line}: {path}: {message}"))
+    ordered: list[str] = []
+    for _, text in sorted(problems, key=lambda item: item[0]):
+        if text not in ordered:
+            ordered.append(text)
+    return ordered
+
+
+def parse_config(text: str, source: str = "relance.yaml") -> AppConfig:
+    data, lines = _read_yaml(text, source)
+    try:
+        return AppConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError("\n".join(describe_config_errors(error, lines, source)), hint=_HINT) from None
+
+
+def load_config(path: Path | str) -> AppConfig:
+    """Read and validate relance.yaml. Raises ConfigError with 'file:line: field: problem' lines."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such configuration file", hint="run `relance init`, or pass --config PATH"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected relance.yaml") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    return parse_config(text, str(path))
+
+
+# ---------------------------------------------------------------- save (round trip, comments kept)
+
+NEW_FILE_HEADER = "# relance configuration (see the README section 'relance.yaml')\n"
+
+
+def _dump(config: AppConfig) -> dict[str, Any]:
+    return config.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
+
+
+def _merge(target: Any, new: dict[str, Any]) -> None:
+    """Update a ruamel CommentedMap in place so untouched keys keep their comments."""
+    for key in [k for k in target if k not in new]:
+        del target[key]
+    for key, value in new.items():
+        current = target.get(key)
+        if isinstance(value, dict) and hasattr(current, "items"):
+            _merge(current, value)
+        elif key == "connections" and isinstance(value, list) and isinstance(current, list):
+            _merge_connections(current, value)
+        elif current != value:
+            target[key] = value
+
+
+def _merge_connections(target: Any, new: list[dict[str, Any]]) -> None:
+    existing = {item.get("name"): item for item in target if hasattr(item, "get")}
+    result = []
+    for item in new:
+        old = existing.get(item.get("name"))
+        if old is not None:
+            _merge(old, item)
+            result.append(old)
+        else:
+            result.append(item)
+    target[:] = result
+
+
+def save_config(path: Path | str, config: AppConfig) -> None:
+    """Write relance.yaml, keeping the comments and layout of an existing file where possible."""
+    from ruamel.yaml import YAML
+
+    path = Path(path)
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 110
+    new = _dump(config)
+    document: Any = None
+    if path.exists():
+        try:
+            document = yaml.load(path.read_text(encoding="utf-8"))
+        except Exception:
+            raise ConfigError(f"{path}: cannot be updated (invalid YAML); fix it first") from None
+    buffer = StringIO()
+    if document is None or not hasattr(document, "items"):
+        buffer.write(NEW_FILE_HEADER)
+        yaml.dump(new, buffer)
+    else:
+        _merge(document, new)
+        yaml.dump(document, buffer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(buffer.getvalue())
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        else:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def upsert_connection(config: AppConfig, connection: ConnectionConfig) -> AppConfig:
+    """A copy of `config` with `connection` added or replacing the one of the same name."""
+    connections = [c for c in config.connections if c.name != connection.name]
+    index = next((i for i, c in enumerate(config.connections) if c.name == connection.name), len(connections))
+    connections.insert(index, connection)
+    updated = config.model_copy(update={"connections": connections})
+    updated.model_fields_set.add("connections")
+    return updated
