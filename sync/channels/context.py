@@ -1,0 +1,489 @@
+"""What a notice template sees: plain, immutable data built from a planned action and the ledger.
+
+A notice is for ONE customer and ONE currency (the planner groups invoices that way). Templates only
+get this context (and the renderer's filters), so everything they may show is prepared here: invoice
+lines with days late and pay links, the charges (interest with its segments, compensation, fees), the
+total due, the early-payment offer, the formal-demand deadline and the statutory basis to cite.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from policies.actions import ActionKind, Charge, DoneAction, PlannedAction
+from policies.errors import RelanceError
+from policies.interest import compensation as statutory_compensation_for
+from policies.ledger import Customer, CustomerKind, Invoice
+from policies.money import Money, to_decimal
+
+# Member states whose late-payment law we cite as the EU directive when no national text is shipped.
+_EU = frozenset(
+    [
+        "AT",
+        "BE",
+        "BG",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "ES",
+        "FI",
+        "GR",
+        "HR",
+        "HU",
+        "IE",
+        "IT",
+        "LT",
+        "LU",
+        "LV",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SE",
+        "SI",
+        "SK",
+    ]
+)
+_LAW_BY_COUNTRY = {"FR": "fr", "DE": "de", "GB": "uk", "UK": "uk"}
+DEFAULT_DEMAND_DAYS = 8  # a formal demand without a policy figure still gives a deadline
+_LANGUAGE = re.compile(r"[a-z]{2}")
+
+
+@dataclass(frozen=True, slots=True)
+class CompanyInfo:
+    """The creditor as shown on notices (letterhead, signature, legal footer, bank details)."""
+
+    name: str
+    email: str = ""
+    phone: str = ""
+    address_lines: tuple[str, ...] = ()
+    legal_mentions: tuple[str, ...] = ()  # "SIREN 123 456 789", "TVA FR12 123456789", "Siège social : ..."
+    bank_details: str = ""  # free text, e.g. "IBAN FR76 3000 ... - BIC BNPAFRPP"
+    country: str = ""  # ISO 3166-1 alpha-2: decides which late-payment law the notices cite
+    language: str = "en"  # default notice language
+    website: str = ""
+    law: str | None = None  # fr | de | uk | eu; None = derived from `country`
+
+    @property
+    def statutory_law(self) -> str | None:
+        if self.law:
+            return self.law.lower()
+        country = self.country.upper()
+        if country in _LAW_BY_COUNTRY:
+            return _LAW_BY_COUNTRY[country]
+        return "eu" if country in _EU else None
+
+
+@dataclass(frozen=True, slots=True)
+class DiscountTerms:
+    """An early-payment offer still open: pay `pay` (total minus `amount`) by `deadline`."""
+
+    percent: Decimal
+    amount: Money
+    deadline: date
+    pay: Money
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeInvoice:
+    id: str
+    number: str
+    issue_date: date
+    due_date: date  # effective due date (e.g. after a payment-plan acceleration)
+    days_late: int  # negative = days before the due date
+    total: Money
+    balance: Money
+    pay_link: str | None = None
+    discount: DiscountTerms | None = None
+    interest: Money | None = None  # charged with this notice's step, when known
+    compensation: Money | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InterestSegment:
+    start: date
+    end: date
+    days: int
+    principal: Money
+    annual_rate: str  # percent, as policies.interest.format_rate writes it
+    interest: Money
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeCharge:
+    """A Charge (interest | compensation | fee | discount) with the invoice it belongs to."""
+
+    component: str
+    amount: Money
+    description: str = ""
+    invoice_id: str | None = None
+    invoice_number: str | None = None
+    segments: tuple[InterestSegment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeInstalment:
+    index: int
+    plan_id: str
+    due_date: date
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeContext:
+    company: CompanyInfo
+    customer: Customer
+    language: str
+    step: str | None
+    template: str
+    channel: str | None
+    kind: str  # the action kind (reminder, task, agency, thanks)
+    currency: str
+    invoices: tuple[NoticeInvoice, ...]
+    charges: tuple[NoticeCharge, ...]
+    balance_due: Money  # sum of the invoice balances
+    charges_total: Money
+    total_due: Money  # balances + charges (or the instalment left to pay)
+    discount: DiscountTerms | None  # the offers of every invoice added up, earliest deadline
+    demand_days: int | None
+    demand_deadline: date | None
+    instalment: NoticeInstalment | None
+    law: str | None  # fr | de | uk | eu: the late-payment law the notice cites
+    b2b: bool
+    statutory_compensation: Money | None  # fixed recovery compensation owed under `law` (B2B), if any
+    today: date
+    reference: str  # the action key: quoted on the notice, Message-ID, file names
+
+    @property
+    def customer_name(self) -> str:
+        return self.customer.name
+
+    @property
+    def max_days_late(self) -> int:
+        """Of the missed instalment under a payment plan, else of the most overdue invoice."""
+        if self.instalment is not None:
+            return (self.today - self.instalment.due_date).days
+        return max((invoice.days_late for invoice in self.invoices), default=0)
+
+    @property
+    def pay_links(self) -> tuple[NoticeInvoice, ...]:
+        return tuple(invoice for invoice in self.invoices if invoice.pay_link)
+
+    @property
+    def short_reference(self) -> str:
+        return self.reference[:12].upper()
+
+    def charges_of(self, component: str) -> Money:
+        total = Money.zero(self.currency)
+        for charge in self.charges:
+            if charge.component == component:
+                total = total + charge.amount
+        return total
+
+
+# --- building -------------------------------------------------------------------------------------
+
+
+def _date(value: object, where: str) -> date:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise RelanceError(f"notice context: {where} is not a date: {value!r}")
+
+
+def _money(value: object, currency: str, where: str) -> Money:
+    if isinstance(value, Money):
+        return value
+    try:
+        return Money(to_decimal(value), currency)
+    except (TypeError, ValueError):
+        raise RelanceError(f"notice context: {where} is not an amount: {value!r}") from None
+
+
+def _language(*candidates: object) -> str:
+    for candidate in candidates:
+        if isinstance(candidate, str) and _LANGUAGE.fullmatch(candidate.strip().lower()[:2]):
+            return candidate.strip().lower()[:2]
+    return "en"
+
+
+def _discount(raw: object, currency: str) -> DiscountTerms | None:
+    if not isinstance(raw, Mapping):
+        return None
+    return DiscountTerms(
+        percent=to_decimal(str(raw.get("percent", "0"))),
+        amount=_money(raw.get("amount", "0"), currency, "discount amount"),
+        deadline=_date(raw.get("deadline"), "discount deadline"),
+        pay=_money(raw.get("pay", "0"), currency, "discount pay"),
+    )
+
+
+def _segments(raw: object, currency: str) -> tuple[InterestSegment, ...]:
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        return ()
+    result = []
+    for item in raw:
+        if isinstance(item, Mapping):
+            result.append(
+                InterestSegment(
+                    start=_date(item.get("start"), "interest segment start"),
+                    end=_date(item.get("end"), "interest segment end"),
+                    days=int(str(item.get("days", 0))),
+                    principal=_money(item.get("principal", "0"), currency, "segment principal"),
+                    annual_rate=str(item.get("annual_rate", "")),
+                    interest=_money(item.get("interest", "0"), currency, "segment interest").rounded(),
+                )
+            )
+        elif hasattr(item, "annual_rate"):  # a policies.interest.Segment
+            result.append(
+                InterestSegment(
+                    item.start,
+                    item.end,
+                    item.days,
+                    Money(item.principal, currency),
+                    str(item.annual_rate),
+                    Money(item.interest, currency).rounded(),
+                )
+            )
+    return tuple(result)
+
+
+def _invoice_lines(
+    action: PlannedAction, invoices: Mapping[str, Invoice], today: date
+) -> list[NoticeInvoice]:
+    detail_lines: dict[str, Mapping[str, Any]] = {}
+    raw_lines = action.details.get("invoices")
+    if isinstance(raw_lines, Sequence):
+        for line in raw_lines:
+            if isinstance(line, Mapping) and "id" in line:
+                detail_lines[str(line["id"])] = line
+    currency = action.currency
+    result = []
+    for invoice_id in action.invoice_ids:
+        invoice = invoices.get(invoice_id)
+        line = detail_lines.get(invoice_id, {})
+        if invoice is None and not line:
+            raise RelanceError(
+                f"notice {action.key}: invoice {invoice_id} is neither in the ledger snapshot "
+                "nor in the plan",
+                hint="run `relance sync` again so the state store holds the invoice",
+            )
+        if invoice is not None and invoice.currency != currency:
+            raise RelanceError(
+                f"notice {action.key}: invoice {invoice.number} is in {invoice.currency}, "
+                f"the notice in {currency}"
+            )
+        where = f"invoice {invoice_id}"
+        due = (
+            _date(line["due_date"], where) if "due_date" in line else (invoice.due_date if invoice else today)
+        )
+        issue = (
+            invoice.issue_date
+            if invoice is not None
+            else _date(line.get("issue_date", due.isoformat()), where)
+        )
+        total = invoice.total if invoice is not None else _money(line.get("total", "0"), currency, where)
+        balance = (
+            invoice.balance if invoice is not None else _money(line.get("balance", "0"), currency, where)
+        )
+        link = (invoice.pay_link if invoice is not None else None) or line.get("pay_link")
+        result.append(
+            NoticeInvoice(
+                id=invoice_id,
+                number=invoice.number if invoice is not None else str(line.get("number", invoice_id)),
+                issue_date=issue,
+                due_date=due,
+                days_late=(today - due).days,
+                total=total,
+                balance=balance,
+                pay_link=str(link) if link else None,
+                discount=_discount(line.get("discount"), currency),
+            )
+        )
+    return result
+
+
+def _charges(
+    action: PlannedAction, fees: Sequence[PlannedAction | DoneAction], numbers: Mapping[str, str]
+) -> list[NoticeCharge]:
+    sources: list[tuple[tuple[str, ...], Sequence[Charge], Mapping[str, object]]] = [
+        (action.invoice_ids, action.charges, action.details)
+    ]
+    for fee in fees:
+        details = fee.details if isinstance(fee, PlannedAction) else {}
+        sources.append((fee.invoice_ids, fee.charges, details))
+    result = []
+    for invoice_ids, charges, details in sources:
+        # A charge belongs to an invoice when its action covers exactly one of the notice's invoices.
+        owner = invoice_ids[0] if len(invoice_ids) == 1 and invoice_ids[0] in numbers else None
+        if len(invoice_ids) == 1 and owner is None and invoice_ids[0] not in numbers:
+            continue  # a fee on an invoice that is not part of this notice
+        for charge in charges:
+            if charge.amount.currency != action.currency or charge.component == "discount":
+                continue
+            segments = (
+                _segments(details.get("segments"), action.currency) if charge.component == "interest" else ()
+            )
+            result.append(
+                NoticeCharge(
+                    component=charge.component,
+                    amount=charge.amount,
+                    description=charge.description,
+                    invoice_id=owner,
+                    invoice_number=numbers.get(owner) if owner else None,
+                    segments=segments,
+                )
+            )
+    return result
+
+
+def _sum(items: Sequence[Money], currency: str) -> Money:
+    total = Money.zero(currency)
+    for item in items:
+        total = total + item
+    return total
+
+
+def _default_template(action: PlannedAction) -> str:
+    if action.template:
+        return action.template
+    if action.kind is ActionKind.THANKS:
+        return "thanks"
+    if action.kind is ActionKind.AGENCY or action.channel == "agency":
+        return "agency_handover"
+    offset = action.details.get("offset_days")
+    if isinstance(offset, int) and offset < 0:
+        return "pre_due"
+    return "due_today" if offset == 0 else "late_1"
+
+
+def build_context(
+    action: PlannedAction,
+    customer: Customer,
+    invoices: Mapping[str, Invoice],
+    company: CompanyInfo,
+    today: date,
+    *,
+    fees: Sequence[PlannedAction | DoneAction] = (),
+    language: str | None = None,
+) -> NoticeContext:
+    """The template context of one notice.
+
+    `fees`: the FEE actions charged with this step (the planner posts charges per invoice as separate
+    actions); their charges are listed on the notice and added to the total due. Pass only charges not
+    yet included in the ledger balances. Language: `language`, else the plan's, the customer's, the
+    company's."""
+    if customer.id != action.customer_id:
+        raise RelanceError(
+            f"notice {action.key}: customer {customer.id} is not the action's {action.customer_id}"
+        )
+    currency = action.currency
+    lines = _invoice_lines(action, invoices, today)
+    numbers = {line.id: line.number for line in lines}
+    charges = _charges(action, fees, numbers)
+    law = company.statutory_law
+    b2b = customer.kind is not CustomerKind.B2C
+
+    interest_by_invoice: dict[str, Money] = {}
+    compensation_by_invoice: dict[str, Money] = {}
+    for charge in charges:
+        if charge.invoice_id is None:
+            continue
+        target = {"interest": interest_by_invoice, "compensation": compensation_by_invoice}.get(
+            charge.component
+        )
+        if target is not None:
+            target[charge.invoice_id] = target.get(charge.invoice_id, Money.zero(currency)) + charge.amount
+    lines = [
+        NoticeInvoice(
+            line.id,
+            line.number,
+            line.issue_date,
+            line.due_date,
+            line.days_late,
+            line.total,
+            line.balance,
+            line.pay_link,
+            line.discount,
+            interest_by_invoice.get(line.id),
+            compensation_by_invoice.get(line.id),
+        )
+        for line in lines
+    ]
+
+    balance_due = _sum([line.balance for line in lines], currency)
+    charges_total = _sum([charge.amount for charge in charges], currency)
+    total_due = balance_due + charges_total
+
+    instalment = None
+    if action.instalment is not None and "instalment_due" in action.details:
+        instalment = NoticeInstalment(
+            index=action.instalment,
+            plan_id=str(action.details.get("plan_id", "")),
+            due_date=_date(action.details["instalment_due"], "instalment due date"),
+            amount=_money(action.details.get("instalment_amount", "0"), currency, "instalment amount"),
+        )
+        total_due = _money(action.details.get("balance", total_due.amount), currency, "instalment balance")
+
+    offers = [line.discount for line in lines if line.discount is not None]
+    discount = None
+    if offers:
+        discount = DiscountTerms(
+            percent=offers[0].percent,
+            amount=_sum([offer.amount for offer in offers], currency),
+            deadline=min(offer.deadline for offer in offers),
+            pay=_sum([offer.pay for offer in offers], currency),
+        )
+
+    demand_raw = action.details.get("demand_days")
+    demand_days = int(str(demand_raw)) if demand_raw is not None else None
+    template = _default_template(action)
+    if demand_days is None and template == "final_notice":
+        demand_days = DEFAULT_DEMAND_DAYS
+
+    statutory: Money | None = _sum([c.amount for c in charges if c.component == "compensation"], currency)
+    if statutory is not None and statutory.is_zero():
+        statutory = None
+        if b2b and law is not None:
+            owed = [
+                statutory_compensation_for(law, line.balance, False, late=line.days_late > 0)
+                for line in lines
+            ]
+            computed = _sum([money for money in owed if money.currency == currency], currency)
+            statutory = None if computed.is_zero() else computed
+
+    return NoticeContext(
+        company=company,
+        customer=customer,
+        language=_language(language, action.details.get("language"), customer.language, company.language),
+        step=action.step,
+        template=template,
+        channel=action.channel,
+        kind=action.kind.value,
+        currency=currency,
+        invoices=tuple(lines),
+        charges=tuple(charges),
+        balance_due=balance_due,
+        charges_total=charges_total,
+        total_due=total_due,
+        discount=discount,
+        demand_days=demand_days,
+        demand_deadline=today + timedelta(days=demand_days) if demand_days else None,
+        instalment=instalment,
+        law=law,
+        b2b=b2b,
+        statutory_compensation=statutory,
+        today=today,
+        reference=action.key,
+    )
