@@ -383,7 +383,17 @@ class _Planner:
                     plan_id,
                 )
             )
-        rolled = {c for step in superseded_steps for c in step.charges if c in ("interest", "compensation")}
+        # Interest and compensation of steps never sent (superseded now, or in an earlier plan) roll
+        # onto the step sent now; charging is cumulative, so nothing already posted is posted twice.
+        skipped = list(superseded_steps)
+        if done_list:
+            first = min(choice.chosen)
+            for done_action in done_list:
+                if done_action.kind is ActionKind.SUPERSEDED and done_action.instalment is None:
+                    position = ladder.position_get(done_action.step)
+                    if position is not None and position < first:
+                        skipped.append(ladder.step(position))
+        rolled = {c for step in skipped for c in step.charges if c in ("interest", "compensation")}
         if rolled or any(step.charges for step in chosen_steps):
             self.charges(invoice, context, chosen_steps, rolled, history, effective_due)
 
@@ -1008,6 +1018,12 @@ def _plan_day(
                 track_paid(invoice, settlements_get(invoice.id))
             continue
         add_exposure(invoice)
+        lines = invoice.lines
+        if lines and all(line.is_relance_fee for line in lines):
+            # relance's own fee invoice: never chased on its own (no reminder, no interest on
+            # interest); the customer sees it on the original invoice's notices.
+            planner.skip(invoice, "fee invoice created by relance: not chased on its own")
+            continue
         if track_open is not None and invoice.due_date.toordinal() <= late_ordinal:
             track_open(invoice)
         if plan_of:

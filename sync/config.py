@@ -40,12 +40,14 @@ class _Model(BaseModel):
 
 
 class SmtpConfig(_Model):
-    host: str
-    port: int = Field(587, ge=1, le=65535)
-    username: str | None = None
-    password_env: str | None = None  # NAME of the environment variable holding the password
-    starttls: bool = True
-    ssl: bool = False
+    host: str = Field(description="SMTP server host name, e.g. smtp.example.com.")
+    port: int = Field(587, ge=1, le=65535, description="SMTP port: 587 (STARTTLS) or 465 (ssl).")
+    username: str | None = Field(None, description="SMTP login, if the server needs one.")
+    password_env: str | None = Field(
+        None, description="NAME of the environment variable holding the SMTP password (never the password)."
+    )
+    starttls: bool = Field(True, description="Upgrade the connection with STARTTLS.")
+    ssl: bool = Field(False, description="Implicit TLS from the first byte (port 465).")
 
     @model_validator(mode="before")
     @classmethod
@@ -65,11 +67,13 @@ class SmtpConfig(_Model):
 
 
 class EmailConfig(_Model):
-    transport: Literal["smtp", "file"] = "file"
-    from_: str | None = Field(None, alias="from")
-    reply_to: str | None = None
-    smtp: SmtpConfig | None = None
-    file_dir: str | None = None
+    transport: Literal["smtp", "file"] = Field(
+        "file", description="smtp sends; file writes one .eml per notice into file_dir (review, then send)."
+    )
+    from_: str | None = Field(None, alias="from", description="Sender address of relance emails.")
+    reply_to: str | None = Field(None, description="Where customers' replies go (your accounts team).")
+    smtp: SmtpConfig | None = Field(None, description="SMTP server, for transport smtp.")
+    file_dir: str | None = Field(None, description="Folder for .eml files (default: <outbox_dir>/emails).")
 
     @model_validator(mode="after")
     def _smtp_needs_host(self) -> EmailConfig:
@@ -79,28 +83,46 @@ class EmailConfig(_Model):
 
 
 class DaemonConfig(_Model):
-    interval_minutes: int | None = Field(60, ge=1)
-    cron: str | None = None
-    jitter_seconds: int = Field(0, ge=0)
-    health_file: str | None = None
+    interval_minutes: int | None = Field(60, ge=1, description="Minutes between two runs (or use cron).")
+    cron: str | None = Field(None, description="Cron schedule instead of an interval, e.g. '0 8-18 * * 1-5'.")
+    jitter_seconds: int = Field(0, ge=0, description="Random delay added to each run (spreads load).")
+    health_file: str | None = Field(
+        None, description="JSON health file rewritten after each run (default relance-health.json)."
+    )
 
 
 class ConnectionConfig(_Model):
-    name: str
-    ledger: Literal["quickbooks", "xero"]
-    policy: str | None = None  # per-connection policy file (default: the top-level policy)
-    base_url: str | None = None  # API root: QBO .../v3, Xero .../api.xro/2.0
-    discovery_url: str | None = None  # QBO: OpenID discovery document
-    identity_url: str | None = None  # Xero: identity root (/connect/authorize, /connect/token)
-    client_id: str | None = None
-    client_secret_env: str | None = None  # else the secret is in the encrypted token store
-    realm_id: str | None = None  # QBO company id
-    tenant_id: str | None = None  # Xero organisation id
-    minor_version: int | None = Field(None, ge=1)
-    history_months: int = Field(24, ge=1, le=120)
-    fee_mode: Literal["line", "invoice"] = "line"  # QBO: fee line on the invoice or a fee invoice
-    enabled: bool = True
-    rate_limit_per_minute: int | None = Field(None, ge=1)  # override the published limit (sandboxes)
+    name: str = Field(description="Your name for this ledger connection, e.g. acme-qbo.")
+    ledger: Literal["quickbooks", "xero"] = Field(description="quickbooks or xero.")
+    policy: str | None = Field(
+        None, description="Policy file for this connection (default: the top-level policy)."
+    )
+    base_url: str | None = Field(
+        None, description="API root override: QBO .../v3, Xero .../api.xro/2.0 (sandboxes, proxies)."
+    )
+    discovery_url: str | None = Field(None, description="QuickBooks: OpenID discovery document URL override.")
+    identity_url: str | None = Field(
+        None, description="Xero: identity root override (/connect/authorize, /connect/token)."
+    )
+    client_id: str | None = Field(None, description="OAuth client id of your Intuit or Xero app.")
+    client_secret_env: str | None = Field(
+        None,
+        description="Env variable holding the client secret (else stored encrypted by `relance connect`).",
+    )
+    realm_id: str | None = Field(None, description="QuickBooks company id (realmId).")
+    tenant_id: str | None = Field(None, description="Xero organisation id (tenantId).")
+    minor_version: int | None = Field(None, ge=1, description="QuickBooks API minorversion (default 75).")
+    history_months: int = Field(
+        24, ge=1, le=120, description="Months of paid history a full pull covers (DSO, limits)."
+    )
+    fee_mode: Literal["line", "invoice"] = Field(
+        "line",
+        description="QuickBooks: fee as a line on the invoice, or a separate fee invoice (Xero: always).",
+    )
+    enabled: bool = Field(True, description="false: skipped by sync and the daemon.")
+    rate_limit_per_minute: int | None = Field(
+        None, ge=1, description="Override the published per-minute limit (local sandboxes only)."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -152,15 +174,24 @@ class ConnectionConfig(_Model):
 
 
 class AppConfig(_Model):
-    version: int = 1
-    state: str = "sqlite:///relance.sqlite"  # SQLAlchemy URL; relative sqlite paths: from relance.yaml's dir
-    policy: str = "policy.yaml"
-    outbox_dir: str = "outbox"
-    secrets_dir: str | None = None  # default: the directory of relance.yaml
-    templates_dirs: list[str] = Field(default_factory=list)  # extra Jinja2 template folders
-    email: EmailConfig = Field(default_factory=EmailConfig)
-    connections: list[ConnectionConfig] = Field(default_factory=list)
-    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    version: int = Field(1, description="Configuration format version; always 1.")
+    state: str = Field(
+        "sqlite:///relance.sqlite",
+        description="State store URL: sqlite:///file (relative to relance.yaml) or postgresql+psycopg://...",
+    )
+    policy: str = Field("policy.yaml", description="Default policy file for every connection.")
+    outbox_dir: str = Field("outbox", description="Folder for .eml files, letters and agency hand-overs.")
+    secrets_dir: str | None = Field(
+        None, description="Folder of the encrypted tokens and key file (default: next to relance.yaml)."
+    )
+    templates_dirs: list[str] = Field(
+        default_factory=list, description="Your Jinja2 template folders, searched before the shipped ones."
+    )
+    email: EmailConfig = Field(default_factory=EmailConfig, description="How relance emails are sent.")
+    connections: list[ConnectionConfig] = Field(
+        default_factory=list, description="Ledger connections (added by `relance connect`)."
+    )
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig, description="Schedule of `relance daemon`.")
 
     @field_validator("connections", mode="before")
     @classmethod

@@ -326,21 +326,32 @@ def register(cli: click.Group) -> None:
         "--invoices",
         "invoices_path",
         type=click.Path(dir_okay=False, path_type=Path),
-        required=True,
-        help="JSON list of invoices (format: see the module documentation).",
+        default=None,
+        help="Offline: a JSON list of invoices (format below) instead of the state store.",
     )
     @click.option(
         "--policy",
         "policy_path",
         type=click.Path(dir_okay=False, path_type=Path),
-        required=True,
-        help="Policy YAML file.",
+        default=None,
+        help="Policy YAML file (required with --invoices; otherwise each connection's policy).",
     )
     @click.option(
         "--today",
         type=click.DateTime(formats=["%Y-%m-%d"]),
-        required=True,
-        help="The day to plan for (YYYY-MM-DD).",
+        default=None,
+        help="The day to plan for (YYYY-MM-DD; default: today in the company's timezone).",
+    )
+    @click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="relance.yaml (default: $RELANCE_CONFIG or ./relance.yaml).",
+    )
+    @click.option("--connection", default=None, help="Only this connection.")
+    @click.option(
+        "--no-pull", is_flag=True, help="Plan from the state store as it is, without pulling first."
     )
     @click.option(
         "--json",
@@ -348,16 +359,47 @@ def register(cli: click.Group) -> None:
         is_flag=True,
         help="Print the actions as a JSON list (superseded steps included, kind 'superseded').",
     )
-    def plan_command(invoices_path: Path, policy_path: Path, today: Any, as_json: bool) -> None:
-        """What the policy would do on TODAY for a JSON list of invoices, with reasons (offline).
+    def plan_command(
+        invoices_path: Path | None,
+        policy_path: Path | None,
+        today: Any,
+        config_path: Path | None,
+        connection: str | None,
+        no_pull: bool,
+        as_json: bool,
+    ) -> None:
+        """Today's actions and their reasons. Nothing is sent or recorded.
 
-        Each invoice: {"id", "number", "customer": {"id", "name", "kind", "country", "tags",
-        "emails", "language"}, "issue_date", "due_date", "currency", "total", "balance", "status",
-        "payments": [{"date", "amount"}], "disputed"}. Amounts as strings.
+        From the state store (pulling each connection first unless --no-pull), or offline with
+        --invoices FILE --policy FILE. Offline, each invoice: {"id", "number", "customer": {"id",
+        "name", "kind", "country", "tags", "emails", "language"}, "issue_date", "due_date",
+        "currency", "total", "balance", "status", "payments": [{"date", "amount"}], "disputed"}.
+        Amounts as strings.
 
-        Example: relance plan --invoices invoices.json --policy examples/policies/fr-b2b.yaml
-        --today 2024-05-02
+        Examples: relance plan --connection acme-qbo;
+        relance plan --invoices invoices.json --policy examples/policies/fr-b2b.yaml --today 2024-05-02
         """
+        day = today.date() if today is not None else None
+        if invoices_path is None:
+            from sync.engine import preview
+            from sync.workspace import Workspace
+
+            plans = preview(Workspace.open(config_path), connection=connection, today=day, pull=not no_pull)
+            if as_json:
+                click.echo(
+                    json.dumps(
+                        {name: plan_to_json(plan) for name, plan in plans.items()}, indent=2, default=str
+                    )
+                )
+                return
+            for name, plan in plans.items():
+                click.echo(f"== {name}")
+                print_plan(plan)
+            return
+        if policy_path is None:
+            raise click.UsageError("--invoices needs --policy FILE")
+        if day is None:
+            raise click.UsageError("--invoices needs --today DATE")
         from policies.loader import load_policy
 
         policy = load_policy(policy_path)
@@ -367,7 +409,7 @@ def register(cli: click.Group) -> None:
             raise RelanceError(f"{invoices_path}: cannot read ({error.strerror})") from None
         except UnicodeDecodeError:
             raise RelanceError(f"{invoices_path}: not UTF-8 text") from None
-        plan = plan_from_json(text, policy, today.date(), source=str(invoices_path))
+        plan = plan_from_json(text, policy, day, source=str(invoices_path))
         if as_json:
             shape = plan_to_json(plan)
             click.echo(json.dumps(shape["actions"] + shape["superseded"], indent=2, default=str))

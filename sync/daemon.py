@@ -1,0 +1,170 @@
+"""`relance daemon`: run the sync on a schedule until told to stop.
+
+Interval or cron schedule (croniter) plus random jitter so many installations do not hit the
+ledgers at the same second; SIGTERM/SIGINT finish the action in hand and exit; structured JSON
+logs on stderr; a health file rewritten after every cycle (for a container probe or monitoring).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from policies.errors import ConfigError
+
+log = logging.getLogger("relance.daemon")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; secrets are never passed to loggers in the first place."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        extra = getattr(record, "data", None)
+        if isinstance(extra, dict):
+            payload.update(extra)
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str)
+
+
+def configure_json_logging(level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("relance")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+@dataclass(frozen=True)
+class Schedule:
+    interval: timedelta | None = None
+    cron: str | None = None
+    jitter_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if (self.interval is None) == (self.cron is None):
+            raise ConfigError(
+                "daemon: set exactly one of interval_minutes or cron", hint="e.g. interval_minutes: 60"
+            )
+        if self.cron is not None:
+            from croniter import croniter
+
+            if not croniter.is_valid(self.cron):
+                raise ConfigError(
+                    f"daemon.cron: '{self.cron}' is not a valid cron expression",
+                    hint="five fields, e.g. '0 8-18 * * 1-5'",
+                )
+
+    def next_run(self, after: datetime, rng: random.Random) -> datetime:
+        if self.cron is not None:
+            from croniter import croniter
+
+            base = croniter(self.cron, after).get_next(datetime)
+        else:
+            assert self.interval is not None
+            base = after + self.interval
+        return base + timedelta(seconds=rng.uniform(0, self.jitter_seconds))
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT; checked between actions so the one in hand completes."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self, *_: object) -> None:
+        self._event.set()
+
+    def __call__(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        return self._event.wait(max(seconds, 0))
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self.set)
+        signal.signal(signal.SIGINT, self.set)
+
+
+def write_health(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(json.dumps(payload, indent=2, default=str))
+    os.replace(temporary, path)
+
+
+def run_daemon(
+    config_path: str | Path | None,
+    *,
+    schedule: Schedule | None = None,
+    health_file: Path | None = None,
+    once: bool = False,
+    today: date | None = None,
+    stop: StopFlag | None = None,
+    cycles: int | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> int:
+    """Loop: sync every connection, write health, sleep until the next slot. Returns an exit code."""
+    from sync.engine import RunOptions, exit_code, run_sync
+    from sync.workspace import Workspace
+
+    ws = Workspace.open(config_path)
+    settings = ws.config.daemon
+    if schedule is None:
+        interval = timedelta(minutes=settings.interval_minutes) if settings.interval_minutes else None
+        schedule = Schedule(
+            interval=interval if not settings.cron else None,
+            cron=settings.cron,
+            jitter_seconds=settings.jitter_seconds,
+        )
+    health = health_file or (
+        ws.resolve(settings.health_file) if settings.health_file else ws.root / "relance-health.json"
+    )
+    stop = stop or StopFlag()
+    rng = random.Random()
+    done_cycles = 0
+    code = 0
+    log.info("daemon started", extra={"data": {"config": str(ws.config_path), "pid": os.getpid()}})
+    while not stop():
+        started = clock()
+        runs = run_sync(ws, RunOptions(today=today, should_stop=stop))
+        code = exit_code(runs)
+        for run in runs:
+            log.info("connection synced", extra={"data": {"connection": run.name, **run.to_json()}})
+        done_cycles += 1
+        next_at = schedule.next_run(clock(), rng)
+        write_health(
+            health,
+            {
+                "status": "ok" if code == 0 else ("partial" if code == 3 else "error"),
+                "pid": os.getpid(),
+                "last_run_started": started.isoformat(),
+                "last_run_finished": clock().isoformat(),
+                "next_run": None if once else next_at.isoformat(),
+                "connections": {
+                    run.name: {"ok": run.ok, "applied": run.applied, "errors": run.errors[:5]} for run in runs
+                },
+            },
+        )
+        if once or (cycles is not None and done_cycles >= cycles):
+            break
+        stop.wait((next_at - clock()).total_seconds())
+    log.info("daemon stopped", extra={"data": {"cycles": done_cycles}})
+    return code

@@ -1,0 +1,254 @@
+"""Library functions behind the operator commands (history, dispute, pause, payment-plan, tasks,
+resolve, report). The CLI only parses arguments and prints what these return."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from policies.errors import RelanceError
+from policies.ledger import Customer, Instalment, Invoice
+
+if TYPE_CHECKING:
+    from sync.workspace import Workspace
+
+
+def _connection_names(ws: Workspace, connection: str | None) -> list[str]:
+    return [c.name for c in ws.connections(connection)]
+
+
+def find_invoice(ws: Workspace, id_or_number: str, *, connection: str | None = None) -> tuple[str, Invoice]:
+    """An invoice by ledger id or number; ambiguous across connections -> ask for --connection."""
+    if connection:
+        ws.connection(connection)  # unknown connection: clear error
+    matches = ws.store.find_invoices(id_or_number, connection=connection)
+    if not matches:
+        raise RelanceError(
+            f"invoice '{id_or_number}' is not in the state store",
+            hint="check the number, or run `relance sync` to pull the latest invoices",
+        )
+    if len({name for name, _ in matches}) > 1:
+        names = ", ".join(sorted({name for name, _ in matches}))
+        raise RelanceError(
+            f"invoice '{id_or_number}' exists in several connections ({names})", hint="add --connection NAME"
+        )
+    return matches[0]
+
+
+def find_customer(ws: Workspace, id_or_name: str, *, connection: str | None = None) -> tuple[str, Customer]:
+    found: list[tuple[str, Customer]] = []
+    for name in _connection_names(ws, connection):
+        customer = ws.store.customer(name, id_or_name)
+        if customer is not None:
+            found.append((name, customer))
+            continue
+        lowered = id_or_name.casefold()
+        found.extend(
+            (name, c) for c in ws.store.snapshot(name).customers.values() if c.name.casefold() == lowered
+        )
+    if not found:
+        raise RelanceError(
+            f"customer '{id_or_name}' is not in the state store",
+            hint="use the ledger's customer id or exact name; run `relance sync` first",
+        )
+    if len(found) > 1:
+        where = ", ".join(f"{name}:{c.id}" for name, c in found)
+        raise RelanceError(
+            f"customer '{id_or_name}' is ambiguous ({where})",
+            hint="use the customer id and --connection NAME",
+        )
+    return found[0]
+
+
+def invoice_history(ws: Workspace, invoice: str, *, connection: str | None = None) -> list[dict[str, Any]]:
+    name, found = find_invoice(ws, invoice, connection=connection)
+    entries = []
+    for record in ws.store.actions(name, invoice_id=found.id):
+        entries.append(
+            {
+                "at": (record.finished_at or record.updated_at).isoformat(timespec="seconds"),
+                "key": record.key,
+                "kind": record.kind,
+                "step": record.step,
+                "channel": record.channel,
+                "status": record.status,
+                "reason": record.reason,
+                "charges": [f"{c.component} {c.amount.display()}" for c in record.charges],
+                "ledger_ids": list(record.ledger_ids),
+                "error": record.error,
+            }
+        )
+    for dispute in ws.store.dispute_records(name, include_cleared=True):
+        if dispute.invoice_id == found.id:
+            entries.append(
+                {
+                    "at": dispute.created_at.isoformat(timespec="seconds"),
+                    "key": "",
+                    "kind": "dispute",
+                    "step": None,
+                    "channel": None,
+                    "status": "cleared" if dispute.cleared_at else "open",
+                    "reason": dispute.reason or f"disputed until {dispute.until or 'further notice'}",
+                    "charges": [],
+                    "ledger_ids": [],
+                    "error": None,
+                }
+            )
+    entries.sort(key=lambda entry: entry["at"])
+    return entries
+
+
+def set_dispute(
+    ws: Workspace,
+    invoice: str,
+    *,
+    until: date | None,
+    reason: str,
+    clear: bool,
+    connection: str | None = None,
+) -> str:
+    name, found = find_invoice(ws, invoice, connection=connection)
+    if clear:
+        if not ws.store.clear_dispute(name, found.id):
+            return f"invoice {found.number} had no open dispute"
+        return f"dispute on invoice {found.number} cleared: chasing resumes at the next sync"
+    ws.store.set_dispute(name, found.id, until=until, reason=reason)
+    return f"invoice {found.number} disputed until {until or 'cleared'}: no reminders or fees meanwhile"
+
+
+def set_pause(
+    ws: Workspace, customer: str, *, until: date, reason: str, connection: str | None = None
+) -> str:
+    name, found = find_customer(ws, customer, connection=connection)
+    ws.store.set_pause(name, found.id, until, reason=reason)
+    return f"customer {found.name} ({found.id}) paused until {until}"
+
+
+def create_payment_plan(
+    ws: Workspace,
+    customer: str,
+    invoices: Sequence[str],
+    instalments: Sequence[tuple[date, Decimal]],
+    *,
+    acceleration_days: int | None,
+    connection: str | None = None,
+) -> str:
+    from policies.payment_plans import PaymentPlan
+
+    name, found = find_customer(ws, customer, connection=connection)
+    covered = [find_invoice(ws, number, connection=name)[1] for number in invoices]
+    foreign = [inv.number for inv in covered if inv.customer_id != found.id]
+    if foreign:
+        raise RelanceError(f"invoices {', '.join(foreign)} do not belong to customer {found.name}")
+    if len({inv.currency for inv in covered}) > 1:
+        raise RelanceError(
+            "a payment plan covers invoices of one currency", hint="make one plan per currency"
+        )
+    balance = sum((inv.balance.amount for inv in covered), Decimal(0))
+    planned = sum((amount for _, amount in instalments), Decimal(0))
+    if planned != balance:
+        raise RelanceError(
+            f"instalments add up to {planned} but the invoices' balance is {balance}",
+            hint="make the instalments sum to the open balance",
+        )
+    ordered = tuple(Instalment(day, amount) for day, amount in sorted(instalments))
+    digest = hashlib.sha256(
+        f"{name}|{found.id}|{sorted(i.id for i in covered)}|{ordered}".encode()
+    ).hexdigest()
+    plan = PaymentPlan(
+        f"plan-{digest[:12]}", found.id, tuple(inv.id for inv in covered), ordered, acceleration_days
+    )
+    plan_id = ws.store.add_payment_plan(name, plan)
+    return (
+        f"payment plan {plan_id} for {found.name}: {len(ordered)} instalments, "
+        f"{covered[0].currency} {balance:,.2f}; the ladder pauses on {len(covered)} invoice(s)"
+    )
+
+
+def list_tasks(
+    ws: Workspace, *, connection: str | None = None, include_done: bool = False
+) -> list[dict[str, Any]]:
+    rows = []
+    names = _connection_names(ws, connection)
+    for name in names:
+        for task in ws.store.tasks(name, status=None if include_done else "open"):
+            payload = task.payload or {}
+            rows.append(
+                {
+                    "key": task.key,
+                    "connection": name,
+                    "kind": task.kind,
+                    "status": task.status,
+                    "customer": payload.get("customer_name") or task.customer_id or "",
+                    "summary": task.title,
+                    "amount_due": str(payload.get("amount_due") or ""),
+                    "due_on": payload.get("due_on"),
+                    "phone": payload.get("phone"),
+                    "letter": payload.get("letter_path"),
+                    "note": task.note,
+                }
+            )
+    return rows
+
+
+def complete_task(ws: Workspace, key: str) -> str:
+    task: int | str = int(key) if key.isdigit() else key
+    if not ws.store.complete_task(task):
+        raise RelanceError(f"no open task '{key}'", hint="`relance tasks` lists open tasks and their keys")
+    return f"task {key} done"
+
+
+def resolve_uncertain(ws: Workspace, key: str, *, sent: bool) -> str:
+    record = ws.store.action(key)
+    if record is None:
+        raise RelanceError(f"no action with key '{key}'", hint="`relance reconcile` lists uncertain actions")
+    if record.status != "uncertain":
+        raise RelanceError(f"action {key} is {record.status}, not uncertain: nothing to resolve")
+    ws.store.resolve_uncertain(key, happened=sent)
+    return (
+        f"action {key} marked done"
+        if sent
+        else f"action {key} will be applied again at the next sync (if still due)"
+    )
+
+
+def aging_report(
+    ws: Workspace, *, connection: str | None = None, today: date | None = None
+) -> dict[str, Any]:
+    from sync.engine import plan_for
+    from sync.reports import aging
+
+    reports: dict[str, Any] = {}
+    for config in ws.connections(connection):
+        as_of = ws.today_for(config, override=today)
+        snapshot = ws.store.snapshot(config.name)
+        report = aging(snapshot, as_of)
+        plan = plan_for(ws.store, ws.policy_for(config), config.name, as_of)
+        report.breaches = [
+            {
+                "customer": snapshot.customers[b.customer_id].name
+                if b.customer_id in snapshot.customers
+                else b.customer_id,
+                "customer_id": b.customer_id,
+                "exposure": b.exposure.display(),
+                "limit": b.limit.display(),
+                "action": b.action,
+                "reason": b.reason,
+            }
+            for b in plan.credit
+        ]
+        payload = report.to_json()
+        payload["limit_suggestions"] = [
+            {
+                "customer_id": s.customer_id,
+                "current": s.current.display(),
+                "suggested": s.suggested.display(),
+                "reasons": list(s.reasons),
+            }
+            for s in plan.suggestions
+        ]
+        reports[config.name] = payload
+    return reports

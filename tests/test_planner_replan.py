@@ -1,0 +1,85 @@
+"""Re-planning the same day must give the same actions: what sync relies on when it re-checks the
+ledger before applying (issue #4 section 2). Regressions found through the Xero sandbox."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from test_planner import POLICY_YAML
+
+from policies.actions import ActionKind, DoneAction, PlannedAction
+from policies.ledger import Customer, Invoice, InvoiceLine, InvoiceStatus
+from policies.loader import parse_policy
+from policies.money import Money
+from policies.planner import plan_day
+
+TODAY = date(2024, 5, 20)
+
+
+def _invoice(number: str, due: date, amount: str = "1200.00", lines: tuple[InvoiceLine, ...] = ()) -> Invoice:
+    return Invoice(
+        id=number,
+        number=number,
+        customer_id="c1",
+        issue_date=due - timedelta(days=30),
+        due_date=due,
+        currency="EUR",
+        total=Money.of(amount, "EUR"),
+        balance=Money.of(amount, "EUR"),
+        status=InvoiceStatus.OPEN,
+        lines=lines,
+    )
+
+
+def _as_done(action: PlannedAction) -> DoneAction:
+    return DoneAction(
+        action.key,
+        action.kind,
+        action.invoice_ids,
+        action.step,
+        action.instalment,
+        action.charges,
+        action.due_on,
+    )
+
+
+def _plan(invoices: list[Invoice], history: dict[str, list[DoneAction]] | None = None):  # type: ignore[no-untyped-def]
+    policy = parse_policy(POLICY_YAML)
+    return plan_day(
+        policy=policy,
+        today=TODAY,
+        customers={"c1": Customer("c1", "Client SA", ("a@b.fr",))},
+        invoices=invoices,
+        history=history or {},
+    )
+
+
+def test_replanning_after_recording_superseded_steps_keeps_the_rolled_charges() -> None:
+    # 50 days late, nothing ever sent: 'letter' (interest + compensation) is superseded by 'finance'.
+    invoice = _invoice("F-1", TODAY - timedelta(days=50))
+    first = _plan([invoice])
+    assert [a.step for a in first.superseded], "the gap must supersede earlier steps"
+    history: dict[str, list[DoneAction]] = {"F-1": [_as_done(a) for a in first.superseded]}
+    second = _plan([invoice], history)
+    assert {a.key for a in second.actions} == {a.key for a in first.actions}
+    fee_first = next(a for a in first.actions if a.kind is ActionKind.FEE)
+    fee_second = next(a for a in second.actions if a.kind is ActionKind.FEE)
+    assert {c.component for c in fee_first.charges} == {"interest", "compensation"}
+    assert fee_second.charges == fee_first.charges
+
+
+def test_relance_fee_invoices_are_not_chased_on_their_own() -> None:
+    fee_invoice = _invoice(
+        "FEE-1",
+        TODAY - timedelta(days=40),
+        "40.00",
+        (InvoiceLine("fixed recovery compensation — F-1", Money.of("40", "EUR").amount, True),),
+    )
+    ordinary = _invoice(
+        "F-2", TODAY - timedelta(days=40), "40.00", (InvoiceLine("consulting", Money.of("40", "EUR").amount),)
+    )
+    plan = _plan([fee_invoice, ordinary])
+    chased = {i for a in plan.actions for i in a.invoice_ids}
+    assert "FEE-1" not in chased
+    assert "F-2" in chased
+    assert any("fee invoice created by relance" in s.reason for s in plan.skipped)
