@@ -1,0 +1,1 @@
+"""QuickBooks Online connector: python-quickbooks over HTTP, mapped to the neutral ledger model."""
