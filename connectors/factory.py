@@ -101,7 +101,9 @@ def open_connector(
         from connectors.quickbooks.connector import QuickBooksConnector
 
         factory: Any = QuickBooksConnector
-        kwargs.update(realm_id=account_id, minor_version=conn.minor_version, fee_mode=conn.fee_mode)
+        kwargs.update(realm_id=account_id, fee_mode=conn.fee_mode)
+        if conn.minor_version is not None:
+            kwargs["minor_version"] = conn.minor_version
     elif conn.ledger == "xero":
         from connectors.xero.connector import XeroConnector
 

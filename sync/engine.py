@@ -225,6 +225,10 @@ def run_connection(ws: Workspace, connection: ConnectionConfig, options: RunOpti
     except RelanceError as error:
         run.errors.append(str(error))
         store.touch_connection(connection.name, ledger=connection.ledger, error=str(error))
+    except Exception as error:  # a bug must not stop the other connections (nor the daemon)
+        log.exception("unexpected error on connection %s", connection.name)
+        run.errors.append(f"internal error ({type(error).__name__}: {error}); please report it")
+        store.touch_connection(connection.name, ledger=connection.ledger, error=str(error))
     finally:
         connector.close()
     return run

@@ -302,3 +302,10 @@ def test_connection_lost_after_data_may_have_been_sent() -> None:
         controller.stop()
     assert caught.value.maybe_sent is True
     assert len(inbox.received) == 1  # the server did get it: resending blindly would duplicate it
+
+
+def test_internationalised_domains_are_idna_encoded() -> None:
+    from sync.channels.transports import parse_address
+
+    address = parse_address("compta@bâtiment-martin-sarl.fr")
+    assert address.addr_spec == "compta@xn--btiment-martin-sarl-bvb.fr"

@@ -81,6 +81,13 @@ def parse_address(value: str, field: str = "address") -> Address:
         )
     name, addr = parseaddr(value)
     local, at, domain = addr.rpartition("@")
+    if at and domain and not domain.isascii():
+        # Internationalised domain (bâtiment-martin.fr): IDNA-encode it, as mail servers expect.
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            domain = ""
+        addr = f"{local}@{domain}"
     if not at or not _LOCAL_PART.fullmatch(local) or not _DOMAIN.fullmatch(domain) or len(addr) > 254:
         raise RelanceError(
             f"email {field} {value!r} is not a valid address",
