@@ -22,6 +22,7 @@ from connectors.base import ConnectorError, DayLimitReached, PullMode
 from policies.actions import ActionKind
 from policies.errors import RelanceError
 from policies.ledger import settlements_by_invoice
+from sync.store.lease import LeaseBusy
 
 if TYPE_CHECKING:
     from connectors.base import Connector
@@ -67,6 +68,7 @@ class ConnectionRun:
     fees_total: dict[str, Decimal] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    skipped: str | None = None  # set when another process held the connection's lease
 
     @property
     def ok(self) -> bool:
@@ -96,6 +98,7 @@ class ConnectionRun:
             "fees_total": {cur: str(amount) for cur, amount in sorted(self.fees_total.items())},
             "errors": self.errors,
             "warnings": self.warnings,
+            "skipped": self.skipped,
         }
 
 
@@ -219,6 +222,10 @@ def run_connection(ws: Workspace, connection: ConnectionConfig, options: RunOpti
             applier.cancel_stale(fresh.actions)
             applier.apply(sorted(fresh.actions, key=lambda a: (_APPLY_ORDER.get(a.kind, 9), a.key)))
             store.touch_connection(connection.name, ledger=connection.ledger, error=None)
+    except LeaseBusy as error:
+        # Another process is applying for this tenant right now: not a failure, just not our turn.
+        run.skipped = str(error)
+        run.warnings.append(f"skipped: {error}")
     except DayLimitReached as error:
         run.errors.append(str(error))
         store.touch_connection(connection.name, ledger=connection.ledger, error=str(error))
