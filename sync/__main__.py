@@ -1,0 +1,5 @@
+"""`python -m sync` is `relance`."""
+
+from sync.cli import main
+
+main()
