@@ -80,6 +80,19 @@ class Invoice:
     def is_open(self) -> bool:
         return self.status is InvoiceStatus.OPEN and self.balance.amount > 0
 
+    @property
+    def principal(self) -> Money:
+        """The debt itself: the total without the fee lines relance added (QuickBooks puts fees on
+        the invoice). Interest and compensation are computed on this, never on fees (no interest
+        on interest)."""
+        fees = sum((line.amount for line in self.lines if line.is_relance_fee), Decimal(0))
+        return Money(self.total.amount - fees, self.total.currency) if fees else self.total
+
+    @property
+    def is_relance_fee_invoice(self) -> bool:
+        """A separate invoice relance created for fees (Xero, or QuickBooks in fee_mode invoice)."""
+        return bool(self.lines) and all(line.is_relance_fee for line in self.lines)
+
 
 @dataclass(frozen=True, slots=True)
 class Allocation:

@@ -468,7 +468,7 @@ class _Planner:
 
                     result = compute_interest(
                         self.terms,
-                        total=invoice.total,
+                        total=invoice.principal,
                         due=effective_due,
                         until=self.today,
                         settlements=self.settlements.get(invoice.id, ()),
@@ -489,7 +489,7 @@ class _Planner:
             if "compensation" in wanted and late and self.compensation_enabled and not compensation_done:
                 from policies.interest import compensation
 
-                principal = invoice.total.amount - sum(
+                principal = invoice.principal.amount - sum(
                     (s.amount for s in self.settlements.get(invoice.id, ()) if s.date <= effective_due), ZERO
                 )
                 fixed = compensation(self.law, Money(principal, currency), context.b2c)
@@ -1018,8 +1018,7 @@ def _plan_day(
                 track_paid(invoice, settlements_get(invoice.id))
             continue
         add_exposure(invoice)
-        lines = invoice.lines
-        if lines and all(line.is_relance_fee for line in lines):
+        if invoice.is_relance_fee_invoice:
             # relance's own fee invoice: never chased on its own (no reminder, no interest on
             # interest); the customer sees it on the original invoice's notices.
             planner.skip(invoice, "fee invoice created by relance: not chased on its own")

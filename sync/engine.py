@@ -182,7 +182,7 @@ def run_connection(ws: Workspace, connection: ConnectionConfig, options: RunOpti
     try:
         policy = ws.policy_for(connection)
         today = ws.today_for(connection, override=options.today)
-        connector = ws.open_connector(connection)
+        connector = ws.open_connector(connection, today=options.today)
     except RelanceError as error:
         run.errors.append(str(error))
         return run
@@ -259,7 +259,7 @@ def preview(
         policy = ws.policy_for(config)
         day = ws.today_for(config, override=today)
         if pull:
-            connector = ws.open_connector(config)
+            connector = ws.open_connector(config, today=today)
             try:
                 with ws.store.lease(config.name, holder_name()):
                     pull_into_store(connector, ws.store, config.name, history_from=history_from(config, day))

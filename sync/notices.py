@@ -8,7 +8,8 @@ interrupted mid-send is marked uncertain for the operator, never sent twice blin
 from __future__ import annotations
 
 from datetime import date
-from functools import cached_property
+from functools import cached_property, lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connectors.base import WriteStatus
@@ -21,6 +22,14 @@ if TYPE_CHECKING:
     from sync.apply import Outcome
     from sync.config import ConnectionConfig
     from sync.workspace import Workspace
+
+
+@lru_cache(maxsize=8)
+def shared_renderer(template_dirs: tuple[str, ...]) -> Any:
+    """One renderer per template search path per process: compiled templates are reused."""
+    from sync.channels.render import Renderer
+
+    return Renderer([Path(d) for d in template_dirs])
 
 
 class NoticeSender:
@@ -42,10 +51,8 @@ class NoticeSender:
 
     @cached_property
     def renderer(self) -> Any:
-        from sync.channels.render import Renderer
-
-        dirs = [self.ws.resolve(d) for d in self.ws.config.templates_dirs]
-        return Renderer(dirs)
+        dirs = tuple(str(self.ws.resolve(d)) for d in self.ws.config.templates_dirs)
+        return shared_renderer(dirs)
 
     @cached_property
     def company(self) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,10 +120,18 @@ class Workspace:
             self._policies[path] = load_policy(path)
         return self._policies[path]
 
-    def open_connector(self, connection: ConnectionConfig) -> Connector:
+    def open_connector(self, connection: ConnectionConfig, *, today: date | None = None) -> Connector:
+        """With a `today` override (time travel, replays), the connector's clock follows it."""
         from connectors.factory import open_connector
 
-        return open_connector(connection, config_dir=self.secrets_dir, secrets=self.token_store)
+        clock = None
+        if today is not None:
+
+            def clock() -> datetime:
+                now = datetime.now(UTC)
+                return datetime.combine(today, now.time(), UTC)
+
+        return open_connector(connection, config_dir=self.secrets_dir, secrets=self.token_store, clock=clock)
 
     def today_for(self, connection: ConnectionConfig, *, override: date | None = None) -> date:
         """Today in the company's timezone (policies never read the clock themselves)."""

@@ -32,13 +32,25 @@ def make_sandbox(ledger: str, today: date, **kwargs: Any) -> Any:
         return QuickBooksSandbox(today=today, **kwargs)
     from connectors.sandbox.xero import XeroSandbox
 
-    return XeroSandbox(today=today, minute_limit=1_000_000, app_minute_limit=1_000_000, day_limit=10**8, **kwargs)
+    return XeroSandbox(
+        today=today, minute_limit=1_000_000, app_minute_limit=1_000_000, day_limit=10**8, **kwargs
+    )
 
 
-def company(ledger: str, *, seed: int, customers: int, invoices: int, today: date) -> GeneratedCompany:
+def company(
+    ledger: str, *, seed: int, customers: int, invoices: int, today: date, history_days: int = 540
+) -> GeneratedCompany:
     spec = COMPANIES[ledger]
-    return generate_company(seed=seed, customers=customers, invoices=invoices, today=today,
-                            country=spec["country"], currency=spec["currency"], language=spec["language"])
+    return generate_company(
+        seed=seed,
+        customers=customers,
+        invoices=invoices,
+        today=today,
+        country=spec["country"],
+        currency=spec["currency"],
+        language=spec["language"],
+        history_days=history_days,
+    )
 
 
 @dataclass
@@ -64,9 +76,9 @@ class SandboxWorkspace:
 
 def connection_yaml(name: str, ledger: str, sandbox: Any, policy: str) -> str:
     if ledger == "quickbooks":
-        ids = f"    discovery_url: {sandbox.discovery_url}\n    realm_id: \"{sandbox.realm_id}\"\n"
+        ids = f'    discovery_url: {sandbox.discovery_url}\n    realm_id: "{sandbox.realm_id}"\n'
     else:
-        ids = f"    identity_url: {sandbox.identity_url}\n    tenant_id: \"{sandbox.tenant_id}\"\n"
+        ids = f'    identity_url: {sandbox.identity_url}\n    tenant_id: "{sandbox.tenant_id}"\n'
     return (
         f"  - name: {name}\n    ledger: {ledger}\n    policy: {policy}\n    base_url: {sandbox.base_url}\n"
         f"    client_id: {sandbox.client_id}\n{ids}    rate_limit_per_minute: 1000000\n"
@@ -85,6 +97,7 @@ def build_workspace(
     email: str | None = None,
     companies: dict[str, GeneratedCompany] | None = None,
     start: bool = True,
+    history_days: int = 540,
 ) -> SandboxWorkspace:
     """Seed, start and connect sandboxes; write relance.yaml + policies; import tokens."""
     root.mkdir(parents=True, exist_ok=True)
@@ -95,7 +108,12 @@ def build_workspace(
         name = f"test-{ledger}"
         sandbox = make_sandbox(ledger, today)
         seeded = (companies or {}).get(ledger) or company(
-            ledger, seed=seed + index, customers=customers, invoices=invoices, today=today
+            ledger,
+            seed=seed + index,
+            customers=customers,
+            invoices=invoices,
+            today=today,
+            history_days=history_days,
         )
         sandbox.seed(seeded)
         sandbox.authority.access_ttl = 10**8  # time travel would expire them every simulated day
@@ -109,17 +127,23 @@ def build_workspace(
     email_block = email or "email:\n  transport: file\n  from: credit@example.com\n"
     state = state_url or f"sqlite:///{root / 'state.sqlite'}"
     config = root / "relance.yaml"
-    config.write_text(f"state: {state}\npolicy: fr-b2b.yaml\noutbox_dir: outbox\n{email_block}connections:\n"
-                      + "".join(blocks))
+    config.write_text(
+        f"state: {state}\npolicy: fr-b2b.yaml\noutbox_dir: outbox\n{email_block}connections:\n"
+        + "".join(blocks)
+    )
     result = SandboxWorkspace(root, config, sandboxes, ledger_of)
     ws = result.open()
     for name, sandbox in sandboxes.items():
         granted = sandbox.grant()
-        ws.token_store.save(name, Tokens(
-            granted["access_token"], granted["refresh_token"],
-            datetime.now(UTC) + timedelta(seconds=int(granted["expires_in"])),
-            account_id=getattr(sandbox, "realm_id", None) or getattr(sandbox, "tenant_id", None),
-        ))
+        ws.token_store.save(
+            name,
+            Tokens(
+                granted["access_token"],
+                granted["refresh_token"],
+                datetime.now(UTC) + timedelta(seconds=int(granted["expires_in"])),
+                account_id=getattr(sandbox, "realm_id", None) or getattr(sandbox, "tenant_id", None),
+            ),
+        )
         ws.token_store.save_client_secret(name, sandbox.client_secret)
     return result
 

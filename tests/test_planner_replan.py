@@ -83,3 +83,23 @@ def test_relance_fee_invoices_are_not_chased_on_their_own() -> None:
     assert "FEE-1" not in chased
     assert "F-2" in chased
     assert any("fee invoice created by relance" in s.reason for s in plan.skipped)
+
+
+def test_interest_is_never_charged_on_relance_fee_lines() -> None:
+    # QuickBooks keeps the fee on the invoice: total 1,240 = 1,200 debt + 40 compensation line.
+    due = TODAY - timedelta(days=40)
+    plain = _invoice("F-3", due)
+    with_fee = Invoice(
+        id="F-3", number="F-3", customer_id="c1", issue_date=plain.issue_date, due_date=due, currency="EUR",
+        total=Money.of("1240.00", "EUR"), balance=Money.of("1240.00", "EUR"), status=InvoiceStatus.OPEN,
+        lines=(InvoiceLine("services", Money.of("1200", "EUR").amount),
+               InvoiceLine("compensation", Money.of("40", "EUR").amount, True)),
+    )
+    assert with_fee.principal == Money.of("1200.00", "EUR")
+
+    def interest(invoice: Invoice) -> Money:
+        plan = _plan([invoice])
+        fee = next(a for a in plan.actions if a.kind is ActionKind.FEE)
+        return next(c.amount for c in fee.charges if c.component == "interest")
+
+    assert interest(with_fee) == interest(plain)

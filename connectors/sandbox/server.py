@@ -461,6 +461,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle + delayed ACK
+        # add tens of milliseconds to every keep-alive response.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.sandbox._track(self.connection, add=True)
 
     def finish(self) -> None:
