@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from test_planner import POLICY_YAML
-
 from policies.actions import ActionKind
 from policies.config import CustomerSettings
 from policies.credit import breach_action, check_limit, exposure_by_customer, suggest_limit
@@ -14,6 +12,7 @@ from policies.ledger import Customer, Invoice, InvoiceStatus, Settlement
 from policies.loader import parse_policy
 from policies.money import Money
 from policies.planner import plan_day
+from test_planner import POLICY_YAML
 
 TODAY = date(2024, 6, 1)
 

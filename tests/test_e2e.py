@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PG_ENV, PG_SKIP, fresh_postgres_database
-from sandboxes import build_workspace
 
+from conftest import PG_ENV, PG_SKIP, fresh_postgres_database
 from policies.interest import compute_interest
 from policies.ledger import InvoiceStatus, settlements_by_invoice
 from policies.money import Money
+from sandboxes import build_workspace
 from sync.engine import RunOptions, run_sync
 from sync.queries import set_dispute, set_pause
 

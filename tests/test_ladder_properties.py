@@ -7,7 +7,6 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_planner import POLICY_YAML, as_history, merge
 
 from policies.actions import ActionKind, DoneAction
 from policies.ladder import CompiledLadder, StepSpec, choose
@@ -15,6 +14,7 @@ from policies.ledger import Customer, Invoice, InvoiceStatus
 from policies.loader import parse_policy
 from policies.money import Money
 from policies.planner import plan_day
+from test_planner import POLICY_YAML, as_history, merge
 
 POLICY = parse_policy(POLICY_YAML)
 LADDER = CompiledLadder.from_config("default", POLICY.ladder)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from test_planner import POLICY_YAML
-
 from policies.actions import ActionKind, DoneAction, PlannedAction
 from policies.ledger import Customer, Invoice, InvoiceLine, InvoiceStatus
 from policies.loader import parse_policy
 from policies.money import Money
 from policies.planner import plan_day
+from test_planner import POLICY_YAML
 
 TODAY = date(2024, 5, 20)
 
