@@ -210,7 +210,14 @@ def test_send_5xx_is_uncertain_and_sent_once(connector: QuickBooksConnector) -> 
 
 @responses.activate
 def test_batch_carries_requestid_and_maps_item_faults(connector: QuickBooksConnector) -> None:
-    responses.post(QUERY_URL, json=empty_query())  # nothing created yet under these keys
+    def query(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        text = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
+        if "FROM Item" in text:  # the fee item exists: its id goes into every fee line
+            answer = {"QueryResponse": {"Item": [{"Id": "9", "Name": "Late fee", "Type": "Service"}]}}
+            return 200, {}, json.dumps(answer)
+        return 200, {}, json.dumps(empty_query())  # nothing created yet under these keys
+
+    responses.add_callback(responses.POST, QUERY_URL, callback=query)
     batch_url = f"{BASE}/company/{REALM}/batch"
     responses.post(
         batch_url,
@@ -232,11 +239,51 @@ def test_batch_carries_requestid_and_maps_item_faults(connector: QuickBooksConne
         (WriteStatus.FAILED, None),
     ]
     assert "bad customer" in (results[1].error or "")
-    batch_call = responses.calls[1].request
+    batch_call = responses.calls[2].request  # after the DocNumber look-up and the item look-up
     assert "requestid" in parse_qs(urlsplit(batch_call.url).query)
     sent = json.loads(batch_call.body)["BatchItemRequest"]
     assert [item["bId"] for item in sent] == ["key-a", "key-b"]
-    assert sent[0]["Invoice"]["Line"][0]["Amount"] == 5.0
+    line = sent[0]["Invoice"]["Line"][0]
+    assert line["Amount"] == 5.0
+    assert line["SalesItemLineDetail"]["ItemRef"] == {"value": "9", "name": "Late fee"}
+    assert len(responses.calls) == 3  # the item id is cached: no second look-up
+
+
+@responses.activate
+def test_fee_item_is_created_once_with_a_deterministic_requestid(connector: QuickBooksConnector) -> None:
+    def query(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        text = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
+        if "FROM Account" in text:
+            assert "AccountType = 'Income'" in text
+            answer = {"QueryResponse": {"Account": [{"Id": "79", "Name": "Sales", "AccountType": "Income"}]}}
+            return 200, {}, json.dumps(answer)
+        return 200, {}, json.dumps(empty_query())
+
+    responses.add_callback(responses.POST, QUERY_URL, callback=query)
+    item_url = f"{BASE}/company/{REALM}/item"
+    responses.post(item_url, body="bad gateway", status=502)  # lost answer: retried, same requestid
+    responses.post(item_url, json={"Item": {"Id": "31", "Name": "Late fee"}, "time": "2026-03-02T10:00:00Z"})
+    assert connector.fee_item_ref() == {"value": "31", "name": "Late fee"}
+    assert connector.fee_item_ref() == {"value": "31", "name": "Late fee"}  # cached
+    creates = [c.request for c in responses.calls if urlsplit(c.request.url).path.endswith("/item")]
+    assert len(creates) == 2
+    ids = {parse_qs(urlsplit(c.url).query)["requestid"][0] for c in creates}
+    assert len(ids) == 1 and next(iter(ids)).startswith("relance-item-")
+    body = json.loads(creates[0].body)
+    assert body["Name"] == "Late fee" and body["Type"] == "Service"
+    assert body["IncomeAccountRef"] == {"value": "79", "name": "Sales"}
+
+
+@responses.activate
+def test_no_fee_item_and_no_income_account_fails_fee_writes_clearly(connector: QuickBooksConnector) -> None:
+    responses.post(QUERY_URL, json=empty_query())
+    request = FeeInvoice(
+        "key-c", "1", "USD", (("Fee", Decimal("5")),), "INV-1", date(2026, 3, 30), date(2026, 3, 2)
+    )
+    [result] = connector.write([request])
+    assert result.status is WriteStatus.FAILED
+    assert "[qbo]" in (result.error or "") and "Late fee" in (result.error or "")
+    assert not any(urlsplit(c.request.url).path.endswith("/batch") for c in responses.calls)
 
 
 @pytest.mark.parametrize(

@@ -190,7 +190,13 @@ def test_sparse_update_checks_sync_token(api: Api, sandbox: QuickBooksSandbox) -
 def test_create_with_requestid_is_idempotent(api: Api, sandbox: QuickBooksSandbox) -> None:
     body = {
         "CustomerRef": {"value": "1"},
-        "Line": [{"Amount": 30, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {}}],
+        "Line": [
+            {
+                "Amount": 30,
+                "DetailType": "SalesItemLineDetail",
+                "SalesItemLineDetail": {"ItemRef": {"value": "1"}},
+            }
+        ],
     }
     first = api.post("invoice", body, requestid="abc")["Invoice"]
     second = api.post("invoice", body, requestid="abc")["Invoice"]
@@ -199,6 +205,56 @@ def test_create_with_requestid_is_idempotent(api: Api, sandbox: QuickBooksSandbo
     assert [e.kind for e in sandbox.effects()] == ["fee_invoice", "fee_invoice"]
     missing = api.post("invoice", {"CustomerRef": {"value": "999"}, "Line": body["Line"]}, status=400)
     assert missing["Fault"]["Error"][0]["code"] == "2500"
+
+
+def test_items_and_income_accounts(api: Api, sandbox: QuickBooksSandbox) -> None:
+    [account] = api.query("SELECT * FROM Account WHERE AccountType = 'Income' MAXRESULTS 1")["QueryResponse"][
+        "Account"
+    ]
+    assert api.query("SELECT * FROM Item WHERE Name = 'Late fee'")["QueryResponse"] == {}
+    body = {"Name": "Late fee", "Type": "Service", "IncomeAccountRef": {"value": account["Id"]}}
+    created = api.post("item", body, requestid="item-1")["Item"]
+    assert api.post("item", body, requestid="item-1")["Item"]["Id"] == created["Id"]  # replayed
+    assert created["IncomeAccountRef"] == {"value": account["Id"], "name": account["Name"]}
+    found = api.query("SELECT * FROM Item WHERE Name = 'Late fee'")["QueryResponse"]["Item"]
+    assert [i["Id"] for i in found] == [created["Id"]]
+    duplicate = api.post("item", body, status=400)
+    assert duplicate["Fault"]["Error"][0]["code"] == "6240"
+    no_account = api.post("item", {"Name": "Other", "Type": "Service"}, status=400)
+    assert "income account" in no_account["Fault"]["Error"][0]["Detail"]
+    bad_account = api.post(
+        "item", {**body, "Name": "Other", "IncomeAccountRef": {"value": "999"}}, status=400
+    )
+    assert bad_account["Fault"]["Error"][0]["code"] == "2500"
+    assert sandbox.effects() == []  # an item is set-up, not an effect on a customer
+
+
+def test_sales_lines_need_an_existing_item(api: Api, sandbox: QuickBooksSandbox) -> None:
+    def line(detail: dict[str, Any]) -> dict[str, Any]:
+        return {"Amount": 5, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": detail}
+
+    for entity in ("invoice", "creditmemo"):
+        without = api.post(entity, {"CustomerRef": {"value": "1"}, "Line": [line({})]}, status=400)
+        assert without["Fault"]["type"] == "ValidationFault"
+        assert without["Fault"]["Error"][0]["element"] == "Line.SalesItemLineDetail.ItemRef"
+        unknown = api.post(
+            entity, {"CustomerRef": {"value": "1"}, "Line": [line({"ItemRef": {"value": "77"}})]}, status=400
+        )
+        assert (
+            unknown["Fault"]["Error"][0]["code"] == "2500"
+            and "Item 77" in unknown["Fault"]["Error"][0]["Detail"]
+        )
+    invoice = _open_invoice(sandbox)
+    update = {
+        "Id": invoice["Id"],
+        "SyncToken": invoice["SyncToken"],
+        "sparse": True,
+        "Line": [*[x for x in invoice["Line"] if x["DetailType"] != "SubTotalLineDetail"], line({})],
+    }
+    refused = api.post("invoice", update, status=400)
+    assert refused["Fault"]["Error"][0]["code"] == "2020"
+    assert sandbox.record("Invoice", invoice["Id"])["SyncToken"] == invoice["SyncToken"]  # unchanged
+    assert sandbox.effects() == []
 
 
 def test_send_sets_delivery_and_sends_every_time(api: Api, sandbox: QuickBooksSandbox) -> None:

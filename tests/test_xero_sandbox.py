@@ -208,3 +208,28 @@ def test_add_payment_settles_and_marks_paid(sandbox: XeroSandbox) -> None:
     sandbox.add_payment(invoice.id, invoice.balance.amount, TODAY)
     after = sandbox.truth().invoices[invoice.id]
     assert after.status.value == "paid" and after.balance.amount == 0
+
+
+def test_seeded_records_are_never_updated_in_the_future() -> None:
+    """Regression: the generator stamps records at office hours on their day, which may be later
+    than the sandbox clock; those records then showed up as "changed" in every incremental pull
+    (found by tests/test_connector_contract.py). Seeding a company generated for tomorrow makes
+    every such stamp a future one, whatever the time of day the test runs."""
+    from datetime import timedelta
+
+    from connectors.sandbox.generator import generate_company
+
+    box = XeroSandbox(today=TODAY, tenant_id=str(uuid.uuid4()))
+    tomorrow = TODAY + timedelta(days=1)
+    box.seed(
+        generate_company(
+            seed=3, customers=10, invoices=120, today=tomorrow, country="GB", currency="GBP", language="en"
+        )
+    )
+    now = box.clock.now()
+    stamps = [
+        record.updated
+        for records in (box.contacts, box.invoices, box.payments, box.credit_notes)
+        for record in records.values()
+    ]
+    assert stamps and max(stamps) <= now

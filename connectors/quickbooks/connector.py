@@ -13,6 +13,18 @@ blindly: an ambiguous failure is UNCERTAIN and `verify` reads EmailStatus/Delive
 Exactly-once beyond requestid: fee lines carry their action key in the line description, fee
 invoices and credit memos carry it in DocNumber ("RF-"/"RC-" + key prefix), notes in their text, so
 a repeated request (even in a differently composed batch) is recognised and not applied twice.
+
+QBO refuses sales lines without an Item: fee lines and fee invoices reference the service Item
+named `fee_item_name` ("Late fee"), found by query or created once (Type Service, posting to the
+first Income account; its requestid is derived from realm and name, so a retried or concurrent
+create never makes two), then cached for the connector's life.
+
+Call counts (benchmarks, contract tests):
+- full pull: five paged queries (active customers; open invoices dated before history_from;
+  invoices, payments, credit memos dated from history_from), each `rows // 1000 + 1` calls (the last
+  page is the first one shorter than 1000 rows, possibly empty): `full_pull_list_calls`;
+- incremental pull: exactly one CDC call (a full pull instead when the cursor is older than CDC's
+  30-day window or an entity reaches CDC's 1000-object limit).
 """
 
 from __future__ import annotations
@@ -138,6 +150,16 @@ def _batch_request_id(parts: Sequence[str]) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:40]
 
 
+def full_pull_list_calls(rows_per_query: Sequence[int]) -> int:
+    """Query calls of a full pull, given the rows each of its five queries returns (see module doc)."""
+    return sum(rows // PAGE_SIZE + 1 for rows in rows_per_query)
+
+
+def item_request_id(realm_id: str, name: str) -> str:
+    """requestid of the fee Item's create: the same for every retry and every worker of a realm."""
+    return "relance-item-" + hashlib.sha256(f"{realm_id}|{name}".encode()).hexdigest()[:24]
+
+
 def months_before(day: date, months: int) -> date:
     year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
     return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
@@ -258,6 +280,8 @@ class QuickBooksConnector:
         self._local = threading.local()
         self._server_time: datetime | None = None
         self._pull_started_at: datetime | None = None
+        self._fee_item_ref: dict[str, str] | None = None
+        self._fee_item_lock = threading.Lock()
         self.calls = 0  # HTTP requests answered (any status), for benchmarks and tests
         if fee_mode == "invoice":
             self.capabilities = replace(QuickBooksConnector.capabilities, fee_line_on_invoice=False)
@@ -541,8 +565,13 @@ class QuickBooksConnector:
                         f"{request.currency}",
                     )
                     continue
+                try:
+                    item_ref = self.fee_item_ref()
+                except ConnectorError as error:
+                    results[index] = self._failure(request.key, error)
+                    continue
                 new_line = mapping.sales_line(
-                    "", fee_description(request.description, request.key), request.amount, 0
+                    "", fee_description(request.description, request.key), request.amount, 0, item_ref
                 )
                 del new_line["Id"], new_line["LineNum"]
                 items.append(
@@ -588,10 +617,13 @@ class QuickBooksConnector:
 
     def _create_body(self, request: WriteRequest) -> tuple[str, dict[str, Any]]:
         if isinstance(request, FeeInvoice):
+            item_ref = self.fee_item_ref()
             lines = [
                 {
                     k: v
-                    for k, v in mapping.sales_line("", fee_description(text, request.key), amount, 0).items()
+                    for k, v in mapping.sales_line(
+                        "", fee_description(text, request.key), amount, 0, item_ref
+                    ).items()
                     if k not in ("Id", "LineNum")
                 }
                 for text, amount in request.lines
@@ -680,19 +712,31 @@ class QuickBooksConnector:
         chunk = pending
         items = []
         by_key: dict[str, tuple[int, WriteRequest, str]] = {}
+        refused: dict[str, WriteResult] = {}
         for index, request in chunk:
-            if request.key in by_key:  # the same action twice in one call: one effect, same answer
+            if request.key in by_key or request.key in refused:
+                continue  # the same action twice in one call: one effect, same answer
+            try:
+                entity, body = self._create_body(request)
+            except ConnectorError as error:  # the fee Item could not be found or created
+                refused[request.key] = self._failure(request.key, error)
                 continue
-            entity, body = self._create_body(request)
             items.append({"bId": request.key, "operation": "create", entity: body})
             by_key[request.key] = (index, request, entity)
-        try:
-            answers = self._batch(items, _batch_request_id(sorted(by_key)), f"create {len(items)} records")
-        except ConnectorError as error:
-            for index, request in chunk:
-                results[index] = self._failure(request.key, error)
-            return results
+        answers: dict[str, dict[str, Any]] = {}
+        if items:
+            try:
+                answers = self._batch(
+                    items, _batch_request_id(sorted(by_key)), f"create {len(items)} records"
+                )
+            except ConnectorError as error:
+                for index, request in chunk:
+                    results[index] = refused.get(request.key) or self._failure(request.key, error)
+                return results
         for index, request in chunk:
+            if request.key in refused:
+                results[index] = refused[request.key]
+                continue
             _, _, entity = by_key[request.key]
             answer = answers.get(request.key)
             if answer is None:
@@ -708,6 +752,68 @@ class QuickBooksConnector:
             record = answer.get(entity) or {}
             results[index] = WriteResult(request.key, WriteStatus.DONE, ledger_id=str(record.get("Id") or ""))
         return results
+
+    def fee_item_ref(self) -> dict[str, str]:
+        """ItemRef of the fee Item (found, else created once); cached. Raises ConnectorError."""
+        with self._fee_item_lock:
+            if self._fee_item_ref is None:
+                self._fee_item_ref = self._find_or_create_fee_item()
+            return dict(self._fee_item_ref)
+
+    def _find_or_create_fee_item(self) -> dict[str, str]:
+        name = self.fee_item_name
+        rows = (
+            self.query(f"SELECT * FROM Item WHERE Name = {_quote(name)}", describe=f"find item {name!r}").get(
+                "Item"
+            )
+            or []
+        )
+        found = next((row for row in rows if row.get("Active", True) is not False), None)
+        if found is not None:
+            return {"value": str(found.get("Id")), "name": str(found.get("Name") or name)}
+        accounts = (
+            self.query(
+                "SELECT * FROM Account WHERE AccountType = 'Income' MAXRESULTS 1",
+                describe="find an income account",
+            ).get("Account")
+            or []
+        )
+        if not accounts:
+            raise RejectedByLedger(
+                f"no Item named {name!r} and no Income account to create it with",
+                connection=self.name,
+                call=f"create item {name!r}",
+                hint=f"create a service item named {name!r} in QuickBooks (or set fee_item_name)",
+            )
+        account = accounts[0]
+        body = _dumps(
+            {
+                "Name": name,
+                "Type": "Service",
+                "Description": "Late-payment fees and interest charged by relance",
+                "IncomeAccountRef": {"value": str(account.get("Id")), "name": str(account.get("Name") or "")},
+            }
+        )
+        url = self._url("item")
+        request_id = item_request_id(self.realm_id, name)
+        try:
+            answer = self._call(
+                f"create item {name!r}",
+                lambda qb: qb.make_request("POST", url, body, request_id=request_id),
+                idempotent=True,  # deterministic requestid: a replay returns the first answer
+            )
+        except RejectedByLedger as error:
+            if "6240" in str(error) or "duplicate name" in str(error).lower():
+                # queries list active items only: the name belongs to an inactive item (or another list)
+                error.hint = f"make the item {name!r} active in QuickBooks, or set another fee_item_name"
+            raise
+        item = answer.get("Item") or {}
+        if not item.get("Id"):
+            raise ConnectorError(
+                "QuickBooks answered the item create without an Id", connection=self.name, call="create item"
+            )
+        log.info("[%s] created the service item %r (id %s) for fees", self.name, name, item.get("Id"))
+        return {"value": str(item["Id"]), "name": str(item.get("Name") or name)}
 
     def _send(self, request: LedgerEmail) -> WriteResult:
         url = self._url(f"invoice/{request.invoice_id}/send")

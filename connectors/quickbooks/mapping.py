@@ -28,6 +28,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connectors.base import Entity, Quarantined
+from connectors.values import checked_amount, header_safe_name, usable_email_addresses
 from policies.ledger import (
     Allocation,
     CreditNote,
@@ -117,7 +118,7 @@ def parse_amount(value: Any, field: str = "amount") -> Decimal:
 
 
 def _money(value: Any, currency: str, field: str) -> Money:
-    amount = parse_amount(value, field)
+    amount = checked_amount(parse_amount(value, field), currency, field)
     digits = minor_unit(currency)
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and -exponent < digits:
@@ -221,9 +222,13 @@ def customer_from_qbo(data: Mapping[str, Any]) -> Customer:
     name = str(data.get("DisplayName") or data.get("CompanyName") or data.get("FullyQualifiedName") or "")
     if not name:
         raise MappingError("missing DisplayName")
+    name = header_safe_name(name, "DisplayName")
     email_field = data.get("PrimaryEmailAddr")
     address = email_field.get("Address") if isinstance(email_field, Mapping) else None
-    emails = tuple(e.strip() for e in re.split(r"[,;]", address or "") if e.strip())
+    text = "" if address is None else str(address)  # a non-text Address is dropped like any bad address
+    emails = usable_email_addresses(
+        (e.strip() for e in re.split(r"[,;]", text) if e.strip()), record=f"Customer {customer_id}"
+    )
     bill = data.get("BillAddr")
     country = country_code(bill.get("Country")) if isinstance(bill, Mapping) else None
     convention = parse_relance_notes(data.get("Notes"))
@@ -400,7 +405,7 @@ def map_records(
             if not isinstance(record, Mapping):
                 raise MappingError("not a JSON object")
             mapped.append(mapper(record))
-        except (MappingError, KeyError, TypeError, ValueError, AttributeError) as error:
+        except (MappingError, KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as error:
             reason = f"{QBO_ENTITY[entity]} {record_id or '?'}: {error}"
             quarantined.append(Quarantined(entity, record_id, reason, _excerpt(record)))
     return mapped, quarantined
@@ -445,7 +450,13 @@ def customer_to_qbo(customer: Customer) -> dict[str, Any]:
     return data
 
 
-def sales_line(line_id: str, description: str, amount: Decimal, line_num: int) -> dict[str, Any]:
+DEFAULT_ITEM_REF = {"value": "1", "name": "Services"}  # a new QBO company's "Services" item
+
+
+def sales_line(
+    line_id: str, description: str, amount: Decimal, line_num: int, item_ref: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A SalesItemLineDetail line; QBO refuses sales lines without an ItemRef."""
     return {
         "Id": line_id,
         "LineNum": line_num,
@@ -453,7 +464,7 @@ def sales_line(line_id: str, description: str, amount: Decimal, line_num: int) -
         "Amount": amount,
         "DetailType": "SalesItemLineDetail",
         "SalesItemLineDetail": {
-            "ItemRef": {"value": "1", "name": "Services"},
+            "ItemRef": dict(item_ref or DEFAULT_ITEM_REF),
             "UnitPrice": amount,
             "Qty": 1,
             "TaxCodeRef": {"value": "NON"},

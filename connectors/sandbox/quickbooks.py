@@ -9,12 +9,15 @@ Behaviour relance depends on, as QBO documents it:
 - `requestid` query parameter: a write repeated with the same requestid returns the first answer
   and has no second effect (per realm). Invoice send has NO such protection: each call sends.
 - sparse updates need the current SyncToken; a stale one is Fault 5010 "Stale Object Error".
-- query: SELECT * | COUNT(*) FROM Invoice|Payment|Customer|CreditMemo|Attachable|Item, WHERE with
+- query: SELECT * | COUNT(*) FROM Invoice|Payment|Customer|CreditMemo|Attachable|Item|Account, WHERE with
   =, <, >, <=, >=, IN joined by AND (no OR, as in QBO), ORDERBY, STARTPOSITION (1-based),
   MAXRESULTS (default 100, at most 1000).
 - CDC: changedSince at most 30 days back, up to 1000 objects per entity, deleted objects as
   {"Id", "status": "Deleted"}.
 - batch: at most 30 BatchItemRequest, each processed on its own.
+- sales lines (Invoice, CreditMemo) need SalesItemLineDetail.ItemRef naming an existing, active
+  Item, or the write is a ValidationFault, as in QBO. The company starts with the Item "Services"
+  and one Income account; /item creates more (Type Service needs an existing IncomeAccountRef).
 
 Conventions for what QBO cannot store natively are in connectors/quickbooks/mapping.py.
 """
@@ -65,7 +68,9 @@ USERINFO_PATH = "/v1/openid_connect/userinfo"
 DISCOVERY_PATH = "/.well-known/openid_configuration"
 SCOPE = "com.intuit.quickbooks.accounting"
 
-ENTITY_NAMES = ("Customer", "Invoice", "Payment", "CreditMemo", "Attachable", "Item")
+ENTITY_NAMES = ("Customer", "Invoice", "Payment", "CreditMemo", "Attachable", "Item", "Account")
+WRITABLE = ("Customer", "Invoice", "Payment", "CreditMemo", "Attachable", "Item")
+ITEM_TYPES = ("Service", "NonInventory", "Inventory", "Other Charge", "Group", "Category", "Bundle")
 _URL_ENTITY = {name.lower(): name for name in ENTITY_NAMES}
 MAX_RESULTS = 1000
 DEFAULT_MAX_RESULTS = 100
@@ -439,11 +444,31 @@ class QuickBooksSandbox:
         self._next_id: dict[str, int] = {name: 1 for name in ENTITY_NAMES}
         self._replays: dict[str, tuple[int, str]] = {}
         self._effects: list[Effect] = []
+        # A new QBO company's defaults: an income account and the "Services" item posting to it.
+        self.entities["Account"]["1"] = {
+            "Id": "1",
+            "Name": "Services",
+            "FullyQualifiedName": "Services",
+            "AccountType": "Income",
+            "AccountSubType": "ServiceFeeIncome",
+            "Classification": "Revenue",
+            "Active": True,
+            "SubAccount": False,
+            "CurrentBalance": Decimal(0),
+            "CurrencyRef": {"value": self.home_currency, "name": self.home_currency},
+            "SyncToken": "0",
+            "domain": "QBO",
+            "sparse": False,
+            "MetaData": mapping._meta(self.clock.now()),
+        }
+        self._next_id["Account"] = 2
         self.entities["Item"]["1"] = {
             "Id": "1",
             "Name": "Services",
+            "FullyQualifiedName": "Services",
             "Type": "Service",
             "Active": True,
+            "IncomeAccountRef": {"value": "1", "name": "Services"},
             "SyncToken": "0",
             "domain": "QBO",
             "sparse": False,
@@ -718,7 +743,7 @@ class QuickBooksSandbox:
 
     def _routes(self) -> list[Route]:
         company = rf"{API_PREFIX}/company/(?P<realm>[^/]+)"
-        entity = "(?P<entity>invoice|payment|customer|creditmemo|attachable|item)"
+        entity = "(?P<entity>invoice|payment|customer|creditmemo|attachable|item|account)"
         routes = [
             Route("GET", rf"{company}/query", self._api(self._query_route)),
             Route("POST", rf"{company}/query", self._api(self._query_route)),
@@ -1008,7 +1033,7 @@ class QuickBooksSandbox:
     # ------------------------------------------------------------ writes
 
     def _write(self, entity: str, operation: str, body: dict[str, Any], key: str | None) -> dict[str, Any]:
-        if entity not in ("Customer", "Invoice", "Payment", "CreditMemo", "Attachable"):
+        if entity not in WRITABLE:
             raise QboFault("500", "Unsupported Operation", f"Operation on {entity} is not supported.")
         if body.get("Id") not in (None, ""):
             record = self._get(entity, body["Id"])
@@ -1035,6 +1060,7 @@ class QuickBooksSandbox:
             "Payment": self._create_payment,
             "CreditMemo": self._create_credit_memo,
             "Attachable": self._create_attachable,
+            "Item": self._create_item,
         }
         record = creators[entity](body)
         if entity == "Invoice":
@@ -1097,6 +1123,8 @@ class QuickBooksSandbox:
                     f"DetailType {detail_type!r}",
                     element="Line",
                 )
+            if detail_type == "SalesItemLineDetail":
+                self._check_item_ref(line.get("SalesItemLineDetail"))
             copy = dict(line)
             copy["Amount"] = _decimal(line.get("Amount", 0), "Line.Amount")
             if not copy.get("Id"):
@@ -1108,6 +1136,72 @@ class QuickBooksSandbox:
             line["LineNum"] = number
         result.append({"Amount": total, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
         return result, total
+
+    def _check_item_ref(self, detail: Any) -> None:
+        """A sales line must name an existing, active Item (QBO refuses the whole request)."""
+        ref = detail.get("ItemRef") if isinstance(detail, dict) else None
+        value = str(ref.get("value") or "") if isinstance(ref, dict) else ""
+        if not value:
+            raise QboFault(
+                "2020",
+                "Required param missing, need to supply the required value for the API",
+                "Required parameter Line.SalesItemLineDetail.ItemRef is missing in the request",
+                element="Line.SalesItemLineDetail.ItemRef",
+            )
+        item = self.entities["Item"].get(value)
+        if item is None or not item.get("Active", True):
+            raise QboFault(
+                "2500",
+                "Invalid Reference Id",
+                f"Invalid Reference Id : Item assigned to this transaction has been deleted or does not "
+                f"exist (Item {value})",
+                element="Line.SalesItemLineDetail.ItemRef",
+            )
+
+    def _create_item(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = str(body.get("Name") or "").strip()
+        if not name:
+            raise QboFault("2020", "Required param missing", "Name is required", element="Name")
+        if any(i.get("Name") == name for i in self.entities["Item"].values()):
+            raise QboFault("6240", "Duplicate Name Exists Error", "The name supplied already exists. : null")
+        item_type = str(body.get("Type") or "Service")
+        if item_type not in ITEM_TYPES:
+            raise QboFault(
+                "2010", "Request has invalid or unsupported property", f"Type {item_type!r}", element="Type"
+            )
+        if item_type in ("Service", "NonInventory", "Inventory", "Other Charge"):
+            ref = body.get("IncomeAccountRef")
+            value = str(ref.get("value") or "") if isinstance(ref, dict) else ""
+            account = self.entities["Account"].get(value)
+            if not value:
+                raise QboFault(
+                    "6000",
+                    "A business validation error has occurred while processing your request",
+                    "Business Validation Error: Select an income account for this item.",
+                    element="IncomeAccountRef",
+                )
+            if account is None:
+                raise QboFault(
+                    "2500",
+                    "Invalid Reference Id",
+                    f"Invalid Reference Id : Account {value}",
+                    element="IncomeAccountRef",
+                )
+            if account.get("AccountType") not in ("Income", "Other Income"):
+                raise QboFault(
+                    "6000",
+                    "A business validation error has occurred while processing your request",
+                    f"Business Validation Error: account {value} is not an income account.",
+                    element="IncomeAccountRef",
+                )
+            body = {**body, "IncomeAccountRef": {"value": account["Id"], "name": account.get("Name", "")}}
+        record = {**body, **self._base_record("Item")}
+        record.update({"Name": name, "FullyQualifiedName": name, "Type": item_type})
+        record.setdefault("Active", True)
+        record.setdefault("Taxable", False)
+        record.setdefault("UnitPrice", Decimal(0))
+        self.entities["Item"][record["Id"]] = record
+        return record
 
     def _create_customer(self, body: dict[str, Any]) -> dict[str, Any]:
         name = str(body.get("DisplayName") or "").strip()

@@ -533,6 +533,14 @@ class XeroSandbox:
         with self.lock:
             self._reset_state()
             now = self.clock.now()
+            # The generator stamps records at office hours on their day, possibly later today than the
+            # sandbox clock: Xero never reports an UpdatedDateUTC in the future (a pull right after
+            # seeding would see those records again as "changed"), so clamp them to the past.
+            ceiling = now - timedelta(hours=1)
+
+            def stamp(moment: datetime | None) -> datetime:
+                return _ms_truncate(min(moment, ceiling) if moment is not None else ceiling)
+
             for customer in company.customers:
                 groups = list(customer.tags)
                 if customer.kind is not None:
@@ -547,11 +555,11 @@ class XeroSandbox:
                     currency=customer.currency,
                     groups=groups,
                     status="ACTIVE" if customer.active else "ARCHIVED",
-                    updated=_ms_truncate(customer.updated_at or now),
+                    updated=stamp(customer.updated_at),
                 )
                 self.contacts[contact.id] = contact
             for invoice in company.invoices:
-                self._seed_invoice(invoice, now)
+                self._seed_invoice(invoice, ceiling)
             for payment in company.payments:
                 for allocation in payment.allocations:
                     invoice_id = self._uuid("invoice", allocation.invoice_id)
@@ -566,7 +574,7 @@ class XeroSandbox:
                         date=payment.date,
                         amount=allocation.amount,
                         status="AUTHORISED",
-                        updated=_ms_truncate(payment.updated_at or now),
+                        updated=stamp(payment.updated_at),
                     )
                     self.payments[xp.id] = xp
                     self.invoices[invoice_id].payment_ids.append(xp.id)
@@ -582,7 +590,7 @@ class XeroSandbox:
                     lines=[("Credit", note.total.amount)],
                     status="AUTHORISED",
                     reference=note.reference,
-                    updated=_ms_truncate(note.updated_at or now),
+                    updated=stamp(note.updated_at),
                 )
                 for index, allocation in enumerate(note.allocations):
                     invoice_id = self._uuid("invoice", allocation.invoice_id)
@@ -604,7 +612,7 @@ class XeroSandbox:
                     xi.fully_paid_on = max(days) if days else xi.date
             self._invoice_seq = len(self.invoices)
 
-    def _seed_invoice(self, invoice: Invoice, now: datetime) -> None:
+    def _seed_invoice(self, invoice: Invoice, ceiling: datetime) -> None:
         xi = XInvoice(
             id=self._uuid("invoice", invoice.id),
             number=invoice.number,
@@ -619,7 +627,7 @@ class XeroSandbox:
             total=invoice.total.amount,
             sent=invoice.email_status == "EmailSent",
             reference=invoice.reference,
-            updated=_ms_truncate(invoice.updated_at or now),
+            updated=_ms_truncate(min(invoice.updated_at, ceiling) if invoice.updated_at else ceiling),
         )
         self.invoices[xi.id] = xi
 

@@ -14,6 +14,10 @@ CreditNotes dated >= history_from, pageSize 1000. Incremental = If-Modified-Sinc
 (incl. archived), Invoices and Payments: 3 calls when nothing changed; CreditNotes are read only
 when a changed invoice carries credit-note allocations (an unallocated credit note changes no
 invoice; the next full pull brings it).
+
+Call counts (benchmarks, contract tests): a full pull makes `max(1, ceil(rows / 1000))` GETs per
+entity (Xero's pagination.pageCount ends the paging, so no trailing empty page):
+`full_pull_list_calls`. A no-change incremental pull makes 3 (Contacts, Invoices, Payments).
 """
 
 from __future__ import annotations
@@ -70,6 +74,11 @@ ENVELOPES: dict[Entity, str] = {
 
 def _datetime_literal(day: date) -> str:
     return f"DateTime({day.year},{day.month:02d},{day.day:02d})"
+
+
+def full_pull_list_calls(rows_per_entity: Sequence[int], page_size: int = PAGE_SIZE) -> int:
+    """List calls of a full pull, given the rows pulled per entity (see module doc)."""
+    return sum(max(1, -(-rows // page_size)) for rows in rows_per_entity)
 
 
 def batch_key(keys: Sequence[str]) -> str:

@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connectors.base import Entity, Quarantined
+from connectors.values import checked_amount, header_safe_name, usable_email_addresses
 from policies.ledger import (
     Allocation,
     CreditNote,
@@ -108,7 +109,7 @@ def parse_amount(value: Any, field: str) -> Decimal:
         raise MappingError(f"{field} is not an amount: {value!r}") from None
     if not amount.is_finite():
         raise MappingError(f"{field} is not a finite amount: {value!r}")
-    return amount
+    return checked_amount(amount, None, field)  # the currency is checked with the record; any fits here
 
 
 def _text(record: Mapping[str, Any], field: str) -> str:
@@ -180,8 +181,8 @@ def contact_to_customer(raw: Mapping[str, Any]) -> Customer:
     currency = raw.get("DefaultCurrency")
     return Customer(
         id=contact_id,
-        name=_text(raw, "Name"),
-        emails=tuple(emails),
+        name=header_safe_name(_text(raw, "Name"), "Name"),
+        emails=usable_email_addresses(emails, record=f"Contact {contact_id}"),
         language=language,
         country=country,
         kind=kind,
