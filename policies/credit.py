@@ -89,7 +89,10 @@ class ExposureBuilder:
             target = self._drafts
         else:
             return
-        amount = invoice.balance.amount if status is InvoiceStatus.OPEN else invoice.total.amount
+        if invoice.lines and invoice.is_relance_fee_invoice:
+            return  # credit limits measure trade credit, not the fees relance charged
+        principal = invoice.principal.amount  # fee lines on the invoice do not count either
+        amount = min(invoice.balance.amount, principal) if status is InvoiceStatus.OPEN else principal
         if amount <= 0:
             return
         customer_id = invoice.customer_id

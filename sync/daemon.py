@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from policies.errors import ConfigError
+from policies.errors import ConfigError, RelanceError
 
 log = logging.getLogger("relance.daemon")
 
@@ -43,13 +43,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
-def configure_json_logging(level: int = logging.INFO) -> None:
+def configure_json_logging(level: int = logging.INFO) -> Callable[[], None]:
+    """Every log line on stderr is one JSON object: relance's own at `level`, libraries' (urllib3
+    retries, Python warnings) at WARNING and above, so a log shipper never meets plain text.
+
+    Returns a function that puts the previous logging setup back (for in-process callers)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("relance")
+    root = logging.getLogger()
+    relance = logging.getLogger("relance")
+    saved = (root.handlers[:], root.level, relance.handlers[:], relance.level, relance.propagate)
     root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    root.setLevel(logging.WARNING)
+    relance.handlers.clear()
+    relance.setLevel(level)
+    relance.propagate = True
+    logging.captureWarnings(True)
+
+    def restore() -> None:
+        root.handlers[:], root.level, relance.handlers[:], relance.level, relance.propagate = saved
+        logging.captureWarnings(False)
+
+    return restore
 
 
 @dataclass(frozen=True)
@@ -99,8 +114,13 @@ class StopFlag:
         return self._event.wait(max(seconds, 0))
 
     def install(self) -> None:
-        signal.signal(signal.SIGTERM, self.set)
-        signal.signal(signal.SIGINT, self.set)
+        """Handle SIGTERM/SIGINT (main thread only); `restore()` puts the previous handlers back."""
+        self._previous = {sig: signal.signal(sig, self.set) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore(self) -> None:
+        for sig, handler in getattr(self, "_previous", {}).items():
+            signal.signal(sig, handler)
+        self._previous = {}
 
 
 def write_health(path: Path, payload: dict[str, Any]) -> None:
@@ -144,10 +164,23 @@ def run_daemon(
     log.info("daemon started", extra={"data": {"config": str(ws.config_path), "pid": os.getpid()}})
     while not stop():
         started = clock()
-        runs = run_sync(ws, RunOptions(today=today, should_stop=stop))
-        code = exit_code(runs)
+        log.info("cycle started", extra={"data": {"cycle": done_cycles + 1}})
+        failure: str | None = None
+        runs: list[Any] = []
+        try:
+            runs = run_sync(ws, RunOptions(today=today, should_stop=stop))
+            code = exit_code(runs)
+        except Exception as error:  # the state store or the config broke mid-run: report, keep serving
+            failure = str(error) if isinstance(error, RelanceError) else f"{type(error).__name__}: {error}"
+            log.error(
+                "cycle failed",
+                exc_info=not isinstance(error, RelanceError),
+                extra={"data": {"error": failure}},
+            )
+            code = 1
         for run in runs:
-            log.info("connection synced", extra={"data": {"connection": run.name, **run.to_json()}})
+            level = logging.INFO if run.ok else logging.ERROR
+            log.log(level, "connection synced", extra={"data": {"connection": run.name, **run.to_json()}})
         done_cycles += 1
         next_at = schedule.next_run(clock(), rng)
         write_health(
@@ -155,9 +188,11 @@ def run_daemon(
             {
                 "status": "ok" if code == 0 else ("partial" if code == 3 else "error"),
                 "pid": os.getpid(),
+                "cycles": done_cycles,
                 "last_run_started": started.isoformat(),
                 "last_run_finished": clock().isoformat(),
-                "next_run": None if once else next_at.isoformat(),
+                "next_run": None if once or stop() else next_at.isoformat(),
+                "error": failure,
                 "connections": {
                     run.name: {"ok": run.ok, "applied": run.applied, "errors": run.errors[:5]} for run in runs
                 },

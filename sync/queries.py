@@ -138,8 +138,24 @@ def create_payment_plan(
 ) -> str:
     from policies.payment_plans import PaymentPlan
 
+    if not instalments:
+        raise RelanceError("a payment plan needs at least one instalment", hint="--instalment DATE:AMOUNT")
+    for day, amount in instalments:
+        if not amount.is_finite() or amount <= 0:
+            raise RelanceError(
+                f"instalment {day}:{amount}: the amount must be a positive number",
+                hint="e.g. --instalment 2026-12-15:500.00",
+            )
+    if acceleration_days is not None and acceleration_days < 0:
+        raise RelanceError("--acceleration-days must be 0 or more")
     name, found = find_customer(ws, customer, connection=connection)
-    covered = [find_invoice(ws, number, connection=name)[1] for number in invoices]
+    covered = [find_invoice(ws, number, connection=name)[1] for number in dict.fromkeys(invoices)]
+    closed = [inv.number for inv in covered if not inv.is_open]
+    if closed:
+        raise RelanceError(
+            f"invoice(s) {', '.join(closed)} have nothing left to pay",
+            hint="a payment plan covers open invoices only",
+        )
     foreign = [inv.number for inv in covered if inv.customer_id != found.id]
     if foreign:
         raise RelanceError(f"invoices {', '.join(foreign)} do not belong to customer {found.name}")
@@ -161,6 +177,8 @@ def create_payment_plan(
     plan = PaymentPlan(
         f"plan-{digest[:12]}", found.id, tuple(inv.id for inv in covered), ordered, acceleration_days
     )
+    if any(record.plan.id == plan.id for record in ws.store.payment_plan_records(name)):
+        return f"payment plan {plan.id} for {found.name} already exists: nothing changed"
     plan_id = ws.store.add_payment_plan(name, plan)
     return (
         f"payment plan {plan_id} for {found.name}: {len(ordered)} instalments, "
@@ -194,17 +212,41 @@ def list_tasks(
     return rows
 
 
+def _unique_prefix(given: str, keys: Sequence[str], what: str, hint: str) -> str:
+    """The one key equal to or starting with `given` (tables show keys shortened to 12 characters)."""
+    if given in keys:
+        return given
+    matches = sorted({key for key in keys if given and key.startswith(given)})
+    if not matches:
+        raise RelanceError(f"no {what} '{given}'", hint=hint)
+    if len(matches) > 1:
+        raise RelanceError(
+            f"'{given}' matches {len(matches)} {what}s ({', '.join(m[:16] for m in matches[:3])}, ...)",
+            hint="give more characters of the key",
+        )
+    return matches[0]
+
+
 def complete_task(ws: Workspace, key: str) -> str:
-    task: int | str = int(key) if key.isdigit() else key
-    if not ws.store.complete_task(task):
-        raise RelanceError(f"no open task '{key}'", hint="`relance tasks` lists open tasks and their keys")
-    return f"task {key} done"
+    """Close an open task by its key (or a unique start of it, as `relance tasks` shows)."""
+    hint = "`relance tasks` lists open tasks and their keys"
+    open_tasks = ws.store.tasks(status="open")
+    by_id = {str(task.id): task.key for task in open_tasks}
+    full = by_id.get(key) or _unique_prefix(key, [task.key for task in open_tasks], "open task", hint)
+    if not ws.store.complete_task(full):
+        raise RelanceError(f"no open task '{key}'", hint=hint)
+    return f"task {full} done"
 
 
 def resolve_uncertain(ws: Workspace, key: str, *, sent: bool) -> str:
+    hint = "`relance reconcile` lists uncertain actions and their keys"
     record = ws.store.action(key)
     if record is None:
-        raise RelanceError(f"no action with key '{key}'", hint="`relance reconcile` lists uncertain actions")
+        uncertain = [r.key for r in ws.store.actions(status="uncertain")]
+        key = _unique_prefix(key, uncertain, "uncertain action", hint)
+        record = ws.store.action(key)
+    if record is None:
+        raise RelanceError(f"no action with key '{key}'", hint=hint)
     if record.status != "uncertain":
         raise RelanceError(f"action {key} is {record.status}, not uncertain: nothing to resolve")
     ws.store.resolve_uncertain(key, happened=sent)

@@ -73,7 +73,7 @@ class AgingReport:
     dso: dict[str, Decimal | None] = field(default_factory=dict)
     breaches: list[dict[str, Any]] = field(default_factory=list)
 
-    def rows(self) -> list[dict[str, str]]:
+    def rows(self) -> list[dict[str, Any]]:
         rows = []
         for currency, buckets in sorted(self.buckets.items()):
             for name, _, _ in BUCKETS:
@@ -82,7 +82,7 @@ class AgingReport:
                     {
                         "currency": currency,
                         "bucket": name,
-                        "invoices": str(totals.count),
+                        "invoices": totals.count,
                         "balance": str(round_half_up(totals.balance, currency)),
                         "expected_recovery": str(round_half_up(totals.expected, currency)),
                     }

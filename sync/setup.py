@@ -41,8 +41,9 @@ def init_workspace(directory: Path, *, example: str = "fr-b2b", force: bool = Fa
     existing = [path for path in targets if path.exists()]
     if existing and not force:
         names = ", ".join(str(path) for path in existing)
+        verb = "exists" if len(existing) == 1 else "exist"
         raise ConfigError(
-            f"{names} already exists", hint="use --force to overwrite, or --dir for another folder"
+            f"{names} already {verb}", hint="use --force to overwrite, or --dir for another folder"
         )
     for path, text in targets.items():
         path.write_text(text, encoding="utf-8")

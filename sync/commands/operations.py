@@ -141,7 +141,7 @@ def register(cli: click.Group) -> None:
     @config_option
     @connection_option
     @today_option
-    @click.option("--dry-run", is_flag=True, help="Pull and plan; apply nothing, record nothing.")
+    @click.option("--dry-run", is_flag=True, help="Pull and plan; record and apply no action.")
     @click.option("--full", is_flag=True, help="Full pull instead of incremental.")
     @json_option
     def sync(
@@ -168,15 +168,16 @@ def register(cli: click.Group) -> None:
     @config_option
     @connection_option
     @today_option
+    @click.option("--no-pull", is_flag=True, help="Compare with the state store as it is, without pulling.")
     @json_option
     def reconcile(
-        config_path: Path | None, connection: str | None, today: date | None, as_json: bool
+        config_path: Path | None, connection: str | None, today: date | None, no_pull: bool, as_json: bool
     ) -> None:
-        """Drift between the ledger and relance's state, with proposed fixes."""
+        """Drift between the ledger and relance's state, with proposed fixes (none is applied)."""
         from sync.reconcile import reconcile as do_reconcile
 
         ws = _workspace(config_path)
-        findings = do_reconcile(ws, connection=connection, today=today)
+        findings = do_reconcile(ws, connection=connection, today=today, pull=not no_pull)
         if as_json:
             echo_json({"findings": [f.to_json() for f in findings]})
             return
@@ -201,6 +202,8 @@ def register(cli: click.Group) -> None:
         if as_json:
             echo_json({"invoice": invoice, "history": entries})
             return
+        if not entries:
+            click.echo(f"nothing planned or done for invoice {invoice} yet")
         for entry in entries:
             click.echo(
                 f"{entry['at']}  {entry['status']:<10} {entry['kind']:<11} {entry.get('step') or '':<16} "
@@ -387,7 +390,11 @@ def register(cli: click.Group) -> None:
                 table.add_column(column, justify="right" if column not in ("currency", "bucket") else "left")
             for row in report_["buckets"]:
                 table.add_row(
-                    row["currency"], row["bucket"], row["invoices"], row["balance"], row["expected_recovery"]
+                    row["currency"],
+                    row["bucket"],
+                    str(row["invoices"]),
+                    row["balance"],
+                    row["expected_recovery"],
                 )
             console.print(table)
             dso = ", ".join(f"{cur} {days or 'n/a'} days" for cur, days in report_["dso_days"].items())
@@ -404,10 +411,20 @@ def register(cli: click.Group) -> None:
     @config_option
     @today_option
     @click.option("--once", is_flag=True, help="One cycle, then exit.")
-    @click.option("--interval", "interval_minutes", type=int, default=None, help="Minutes between runs.")
-    @click.option("--cron", default=None, help="Cron schedule, e.g. '0 8-18 * * 1-5'.")
     @click.option(
-        "--jitter", "jitter_seconds", type=float, default=None, help="Random delay added (seconds)."
+        "--interval",
+        "interval_minutes",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Minutes between runs (default: daemon.interval_minutes in relance.yaml).",
+    )
+    @click.option("--cron", default=None, help="Cron schedule instead of an interval, e.g. '0 8-18 * * 1-5'.")
+    @click.option(
+        "--jitter",
+        "jitter_seconds",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="Random delay added to each run (seconds).",
     )
     @click.option("--health-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
     def daemon(
@@ -424,7 +441,8 @@ def register(cli: click.Group) -> None:
 
         from sync.daemon import Schedule, StopFlag, configure_json_logging, run_daemon
 
-        configure_json_logging()
+        if interval_minutes and cron:
+            raise click.UsageError("give --interval or --cron, not both")
         schedule = None
         if interval_minutes or cron:
             schedule = Schedule(
@@ -432,11 +450,16 @@ def register(cli: click.Group) -> None:
                 cron=cron,
                 jitter_seconds=jitter_seconds or 0.0,
             )
+        restore_logging = configure_json_logging()
         stop = StopFlag()
         stop.install()
-        code = run_daemon(
-            config_path, schedule=schedule, health_file=health_file, once=once, today=today, stop=stop
-        )
+        try:
+            code = run_daemon(
+                config_path, schedule=schedule, health_file=health_file, once=once, today=today, stop=stop
+            )
+        finally:
+            stop.restore()
+            restore_logging()
         if code:
             sys.exit(code)
 
