@@ -71,6 +71,11 @@ def _accepts(factory: Any, name: str) -> bool:
     return name in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
 
+# First wait of the exponential backoff between retries (seconds); tests and impatient operators
+# shorten it, the default suits the real APIs.
+RETRY_BASE_WAIT_ENV = "RELANCE_RETRY_BASE_WAIT"
+
+
 def open_connector(
     conn: ConnectionConfig, *, config_dir: Path, secrets: TokenStore, clock: Any = None
 ) -> Connector:
@@ -101,7 +106,7 @@ def open_connector(
         from connectors.quickbooks.connector import QuickBooksConnector
 
         factory: Any = QuickBooksConnector
-        kwargs.update(realm_id=account_id, fee_mode=conn.fee_mode)
+        kwargs.update(realm_id=account_id, fee_mode=conn.fee_mode, fee_item_name=conn.fee_item_name)
         if conn.minor_version is not None:
             kwargs["minor_version"] = conn.minor_version
     elif conn.ledger == "xero":
@@ -113,5 +118,11 @@ def open_connector(
         raise ConfigError(f"[{conn.name}] unknown ledger {conn.ledger!r}")
     if clock is not None and _accepts(factory, "clock"):
         kwargs["clock"] = clock
+    base_wait = os.environ.get(RETRY_BASE_WAIT_ENV)
+    if base_wait:
+        try:
+            kwargs["retry_base_wait"] = float(base_wait)
+        except ValueError:
+            raise ConfigError(f"${RETRY_BASE_WAIT_ENV}={base_wait!r} is not a number of seconds") from None
     connector: Connector = factory(**kwargs)
     return connector

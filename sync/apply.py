@@ -269,7 +269,9 @@ class Applier:
 
     def _record(self, action: PlannedAction, outcome: Outcome) -> None:
         if outcome.status is WriteStatus.DONE:
-            self.store.mark_done(action.key, outcome.ledger_ids, outcome.detail)
+            self.store.mark_done(
+                action.key, outcome.ledger_ids, {**outcome.detail, "applied_on": self.today.isoformat()}
+            )
             self.run.applied += 1
             self.run.actions[action.kind.value] += 1
             if action.kind is ActionKind.REMINDER and action.step:

@@ -32,6 +32,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except click.exceptions.Exit as exit_:
         sys.exit(exit_.exit_code)
+    except click.UsageError as error:
+        # One line, like every other error; the hint points at the command's help.
+        command = error.ctx.command_path if error.ctx else "relance"
+        click.echo(f"error: {error.format_message()} (see `{command} --help`)", err=True)
+        sys.exit(error.exit_code)
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)

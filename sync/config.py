@@ -115,6 +115,9 @@ class ConnectionConfig(_Model):
     history_months: int = Field(
         24, ge=1, le=120, description="Months of paid history a full pull covers (DSO, limits)."
     )
+    fee_item_name: str = Field(
+        "Late fee", description="QuickBooks: the service Item fee lines use (created if missing)."
+    )
     fee_mode: Literal["line", "invoice"] = Field(
         "line",
         description="QuickBooks: fee as a line on the invoice, or a separate fee invoice (Xero: always).",

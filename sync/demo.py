@@ -155,7 +155,14 @@ def run_demo(directory: Path = DEMO_DIR, *, reset: bool = False, today: date | N
 
     qbo_state, xero_state = directory / "sandbox-quickbooks.json", directory / "sandbox-xero.json"
     qbo = QuickBooksSandbox(today=demo_today, state_file=qbo_state)
-    xero = XeroSandbox(today=demo_today, state_file=xero_state)
+    # Local sandbox: no need to pace at Xero's 60 calls/min (the real limits apply to real tenants).
+    xero = XeroSandbox(
+        today=demo_today,
+        state_file=xero_state,
+        minute_limit=100_000,
+        app_minute_limit=100_000,
+        day_limit=1_000_000,
+    )
     if not qbo_state.exists():
         qbo.seed(generate_company(today=demo_today, **QBO_COMPANY))
     if not xero_state.exists():
