@@ -156,6 +156,9 @@ class LedgerEmail:
     key: str
     invoice_id: str
     to: str | None = None
+    # The invoice's last delivery time as the ledger reported it before this send (ledger clock):
+    # verify() compares the ledger's delivery time with it, never with the local clock.
+    previous_delivery: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

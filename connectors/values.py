@@ -47,7 +47,9 @@ def checked_amount(value: Decimal | int, currency: str | None = None, field: str
     try:
         round_half_up(amount, currency or _FINEST_CURRENCY)
     except InvalidOperation:
-        raise ValueError(f"{field} amount out of range: {amount} cannot be rounded to the minor unit") from None
+        raise ValueError(
+            f"{field} amount out of range: {amount} cannot be rounded to the minor unit"
+        ) from None
     return amount
 
 
@@ -78,7 +80,9 @@ def usable_email_addresses(addresses: Iterable[str], *, record: str) -> tuple[st
     for address in addresses:
         problem = address_problem(address)
         if problem is not None:
-            log.warning("%s: email address %r ignored: %s; fix it in the ledger", record, address[:80], problem)
+            log.warning(
+                "%s: email address %r ignored: %s; fix it in the ledger", record, address[:80], problem
+            )
         elif address not in kept:
             kept.append(address)
     return tuple(kept)

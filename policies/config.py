@@ -115,16 +115,30 @@ def _decimal(value: Any) -> Any:
 
 
 _DECIMAL_SCHEMA = {"type": ["string", "integer"], "pattern": r"^[+-]?(\d+(\.\d*)?|\.\d+)$"}
-# An amount in the company currency, or a percentage: quoted string ("40.00") or integer; never a float.
-Amount = Annotated[Decimal, BeforeValidator(_decimal), WithJsonSchema(_DECIMAL_SCHEMA)]
-NonNegativeAmount = Annotated[
-    Decimal, BeforeValidator(_decimal), Field(ge=0), WithJsonSchema(_DECIMAL_SCHEMA)
+# Bounds keep every date and amount the engine derives from a policy computable (a day count of 10**20
+# would parse, then overflow date arithmetic while planning): generous for any real policy.
+AMOUNT_LIMIT = 10**12  # amounts in the company currency stay below this
+MAX_OFFSET_DAYS = 3650  # a ladder step at most ten years before or after the due date
+MAX_DAYS = 36500  # any other day count: at most a hundred years
+# An amount in the company currency: quoted string ("40.00") or integer; never a float.
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_decimal),
+    Field(gt=-AMOUNT_LIMIT, lt=AMOUNT_LIMIT),
+    WithJsonSchema(_DECIMAL_SCHEMA),
 ]
-Days = int
+NonNegativeAmount = Annotated[
+    Decimal, BeforeValidator(_decimal), Field(ge=0, lt=AMOUNT_LIMIT), WithJsonSchema(_DECIMAL_SCHEMA)
+]
+Percent = Annotated[Decimal, BeforeValidator(_decimal), Field(ge=0, le=100), WithJsonSchema(_DECIMAL_SCHEMA)]
+Rate = Annotated[  # a reference rate in percent: may be negative (ECB deposit rate 2014-2022)
+    Decimal, BeforeValidator(_decimal), Field(ge=-100, le=100), WithJsonSchema(_DECIMAL_SCHEMA)
+]
+Days = Annotated[int, Field(ge=-MAX_OFFSET_DAYS, le=MAX_OFFSET_DAYS)]
 # "HH:MM" in the schema: JSON Schema's "time" format would demand seconds and a UTC offset.
 ClockTime = Annotated[time, WithJsonSchema({"type": "string", "pattern": r"^\d{1,2}:\d{2}(:\d{2})?$"})]
-PositiveDays = Annotated[int, Field(ge=1)]
-NonNegativeDays = Annotated[int, Field(ge=0)]
+PositiveDays = Annotated[int, Field(ge=1, le=MAX_DAYS)]
+NonNegativeDays = Annotated[int, Field(ge=0, le=MAX_DAYS)]
 
 
 def _language(value: str | None) -> str | None:
@@ -339,8 +353,8 @@ class LimitSuggestion(_Model):
 
     enabled: bool = Field(False, description="Produce limit suggestions.")
     lookback_days: PositiveDays = Field(365, description="History window, in days.")
-    raise_percent: NonNegativeAmount = Field(Decimal(20), description="Raise by this % for good payers.")
-    lower_percent: NonNegativeAmount = Field(Decimal(30), description="Lower by this % after late payments.")
+    raise_percent: Percent = Field(Decimal(20), description="Raise by this % for good payers.")
+    lower_percent: Percent = Field(Decimal(30), description="Lower by this % after late payments.")
     on_time_ratio: NonNegativeAmount = Field(
         Decimal("0.9"), le=1, description="Share of invoices paid on time to count as a good payer (0-1)."
     )
@@ -358,14 +372,14 @@ class CreditSettings(_Model):
 
 class InterestCap(_Model):
     amount: NonNegativeAmount | None = Field(None, description="Maximum interest per invoice (amount).")
-    percent_of_principal: NonNegativeAmount | None = Field(
+    percent_of_principal: Percent | None = Field(
         None, description="Maximum interest per invoice, % of its principal."
     )
 
 
 class RateOverride(_Model):
     from_: date = Field(alias="from", description="Date the rate takes effect (YYYY-MM-DD).")
-    rate: Amount = Field(description="Reference rate in percent (before the statutory margin).")
+    rate: Rate = Field(description="Reference rate in percent (before the statutory margin).")
     source: str | None = Field(None, description="Where the rate comes from (shown in explanations).")
     table: Literal["ecb_mro", "de_basiszins", "boe_bank_rate", "fr_taux_legal"] | None = Field(
         None, description="Which shipped table the row belongs to; omitted = the law's base rate table."
@@ -376,8 +390,8 @@ class InterestSettings(_Model):
     """Late-payment interest: statutory (by law), or a contractual annual or monthly rate, or none."""
 
     statutory: Law | None = Field(None, description="Statutory interest by law: fr | de | uk | eu.")
-    annual_rate: NonNegativeAmount | None = Field(None, description="Contractual rate, % per year.")
-    monthly_rate: NonNegativeAmount | None = Field(None, description="Contractual rate, % per month.")
+    annual_rate: Percent | None = Field(None, description="Contractual rate, % per year.")
+    monthly_rate: Percent | None = Field(None, description="Contractual rate, % per month.")
     grace_days: NonNegativeDays = Field(0, description="Days after due before interest starts.")
     minimum: NonNegativeAmount = Field(Decimal(0), description="Charge no interest below this amount.")
     cap: InterestCap = Field(default_factory=InterestCap, description="Maximum interest per invoice.")
@@ -413,7 +427,7 @@ class CompensationSettings(_Model):
 
 class FeeDefinition(_Model):
     fixed: NonNegativeAmount = Field(Decimal(0), description="Fixed amount in the invoice currency.")
-    percent: NonNegativeAmount = Field(Decimal(0), description="Percentage of the invoice balance.")
+    percent: Percent = Field(Decimal(0), description="Percentage of the invoice balance.")
     description: str | None = Field(None, description="Line description on the fee invoice.")
 
 
@@ -425,7 +439,7 @@ class RecurringFee(_Model):
 class DiscountSettings(_Model):
     """Early-payment discount, shown in pre-due reminders; a matching payment gets a credit note."""
 
-    percent: NonNegativeAmount = Field(description="Discount in percent of the total, e.g. '2'.")
+    percent: Percent = Field(description="Discount in percent of the total, e.g. '2'.")
     within_days: NonNegativeDays = Field(description="Days from the issue date the discount applies.")
 
 

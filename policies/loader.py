@@ -10,6 +10,7 @@ import difflib
 import re
 import types
 import typing
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -20,6 +21,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.reader import ReaderError
 
 from policies.config import Policy
 from policies.errors import PolicyError
@@ -79,8 +82,54 @@ class _Constructor(RoundTripConstructor):
         except ValueError:
             return str(node.value)
 
+    def check_mapping_key(self, node: Any, key_node: Any, mapping: Any, key: Any, value: Any) -> bool:
+        _require_plain_key(key_node)
+        return bool(super().check_mapping_key(node, key_node, mapping, key, value))
+
+    def check_set_key(self, node: Any, key_node: Any, setting: Any, key: Any) -> None:
+        _require_plain_key(key_node)
+        super().check_set_key(node, key_node, setting, key)
+
+
+class _ComplexKey(MarkedYAMLError):
+    """A mapping or list used as a key (`{a: 1}: 2`, `? [x]`): no policy field is named like that,
+    and ruamel cannot even hold a nested one (unhashable)."""
+
+
+def _require_plain_key(key_node: Any) -> None:
+    if not isinstance(key_node, ScalarNode):
+        raise _ComplexKey(problem="complex key", problem_mark=key_node.start_mark)
+
 
 _Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_lenient_timestamp)
+
+# ReaderError names control characters only by code point; these are the ones people meet.
+_CONTROL_NAMES = {
+    0x00: "NUL",
+    0x08: "BACKSPACE",
+    0x0B: "VERTICAL TAB",
+    0x0C: "FORM FEED",
+    0x1B: "ESCAPE",
+    0x7F: "DEL",
+    0xFEFF: "BYTE ORDER MARK",
+    0xFFFE: "NONCHARACTER",
+    0xFFFF: "NONCHARACTER",
+}
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what ruamel counts as a new line
+
+
+def _unacceptable_character(error: ReaderError, text: str, source: str) -> str:
+    """'file:line: unacceptable character U+007F (DEL); remove it' from ruamel's position in the text."""
+    code = error.character
+    if isinstance(code, bytes | str):  # a decoding error on bytes input; text input never gets here
+        code = ord(code[:1] or "\0")
+    position = error.position if isinstance(error.position, int) else 0
+    line = len(_LINE_BREAK.findall(text, 0, max(0, min(position, len(text))))) + 1
+    if 0xD800 <= code <= 0xDFFF:
+        name = "lone surrogate"
+    else:
+        name = _CONTROL_NAMES.get(code) or unicodedata.name(chr(code), "control character")
+    return f"{source}:{line}: unacceptable character U+{code:04X} ({name}); remove it"
 
 
 def read_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[Loc, int]]:
@@ -89,6 +138,14 @@ def read_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[Loc, int]]:
     yaml.Constructor = _Constructor
     try:
         document = yaml.load(text)
+    except _ComplexKey as error:
+        line = error.problem_mark.line + 1 if error.problem_mark else 1
+        raise PolicyError(
+            [f"{source}:{line}: keys must be plain names (text or numbers), not a mapping or a list"],
+            hint=_HINT,
+        ) from None
+    except ReaderError as error:
+        raise PolicyError([_unacceptable_character(error, text, source)], hint=_HINT) from None
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
@@ -97,9 +154,9 @@ def read_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[Loc, int]]:
             started = error.context_mark
             opened = f" started on line {started.line + 1}" if started and started is not mark else ""
             problem += f" ({error.context}{opened})"
-        raise PolicyError([f"{where}: YAML syntax error: {problem}"], hint=_HINT) from None
+        raise PolicyError([f"{where}: YAML syntax error: {_one_line(problem)}"], hint=_HINT) from None
     except YAMLError as error:
-        raise PolicyError([f"{source}: YAML syntax error: {error}"], hint=_HINT) from None
+        raise PolicyError([f"{source}:1: YAML syntax error: {_one_line(str(error))}"], hint=_HINT) from None
     if document is None:
         raise PolicyError([f"{source}:1: the file is empty; expected a policy (version:, company:, ladder:)"])
     if not isinstance(document, CommentedMap):
@@ -108,6 +165,10 @@ def read_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[Loc, int]]:
         )
     lines: dict[Loc, int] = {(): 1}
     return _plain(document, (), lines, source), lines
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _plain(node: Any, loc: Loc, lines: dict[Loc, int], source: str) -> Any:
@@ -223,7 +284,8 @@ def _describe(value: Any) -> str:
         return str(value).lower()
     if isinstance(value, date):
         return value.isoformat()
-    return repr(value)
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:45]}... ({len(text)} characters)"
 
 
 _KIND_TEXT = {
@@ -271,7 +333,9 @@ def _message(detail: Any, loc: Loc) -> str:
             "less_than": "less than",
         }
         bound = next(iter(context.values()), "")
-        return f"must be {words[kind]} {bound}{got}"
+        # "at most 3650 days" reads as the rule it is; "at least 1" and "at least 0" need no unit
+        unit = " days" if field.endswith("days") and bound not in (0, 1, -1) else ""
+        return f"must be {words[kind]} {bound}{unit}{got}"
     if kind == "too_short":
         return "expected at least one item"
     if kind == "value_error":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cached_property
@@ -38,11 +38,15 @@ if TYPE_CHECKING:
     from policies.config import Policy
     from sync.config import ConnectionConfig
     from sync.engine import ConnectionRun, RunOptions
+    from sync.store.repository import ActionRecord
     from sync.workspace import Workspace
 
 log = logging.getLogger("relance.apply")
 
 LEDGER_KINDS = {ActionKind.FEE, ActionKind.NOTE, ActionKind.CREDIT_NOTE}
+NOTICE_KINDS = {ActionKind.REMINDER.value, ActionKind.TASK.value, ActionKind.AGENCY.value}
+NOTICE_KEY = "notice_key"  # details key of a NOTE: the key of the notice it records
+PREVIOUS_DELIVERY = "previous_delivery"  # details key: invoice id -> delivery time before the send
 EMAIL_CHANNELS = {"email"}
 TASK_CHANNELS = {"call_task", "letter"}
 
@@ -128,9 +132,36 @@ class Applier:
             customer = self.snapshot.customers.get(action.customer_id)
             to = customer.emails[0] if customer and customer.emails else None
             return [
-                LedgerEmail(f"{action.key}:{invoice_id}", invoice_id, to) for invoice_id in action.invoice_ids
+                LedgerEmail(
+                    f"{action.key}:{invoice_id}", invoice_id, to, self._previous_delivery(action, invoice_id)
+                )
+                for invoice_id in action.invoice_ids
             ]
         return []
+
+    def _previous_delivery(self, action: PlannedAction, invoice_id: str) -> datetime | None:
+        """The invoice's delivery time before this send, as recorded with the action (ledger clock)."""
+        recorded = action.details.get(PREVIOUS_DELIVERY)
+        if isinstance(recorded, dict) and invoice_id in recorded:
+            value = recorded[invoice_id]
+            return datetime.fromisoformat(value) if value else None
+        invoice = self.snapshot.invoices.get(invoice_id)
+        return invoice.last_emailed_at if invoice else None
+
+    def _with_delivery_baseline(self, action: PlannedAction) -> PlannedAction:
+        """Record, before the send, what the ledger said about earlier deliveries: after a crash
+        the send is verified against this (ledger clock vs ledger clock), even if a later pull
+        already brought the new delivery time into the store."""
+        if action.kind is not ActionKind.REMINDER or action.channel != "ledger_email":
+            return action
+        if PREVIOUS_DELIVERY in action.details:
+            return action
+        baseline = {}
+        for invoice_id in action.invoice_ids:
+            invoice = self.snapshot.invoices.get(invoice_id)
+            moment = invoice.last_emailed_at if invoice else None
+            baseline[invoice_id] = moment.isoformat() if moment else None
+        return replace(action, details={**action.details, PREVIOUS_DELIVERY: baseline})
 
     def _fee_request(self, action: PlannedAction, invoice: Invoice) -> WriteRequest:
         parts = [self._charge_label(charge) for charge in action.charges if not charge.amount.is_zero()]
@@ -161,17 +192,52 @@ class Applier:
 
     # ------------------------------------------------------------ the main path
 
-    def cancel_stale(self, fresh: Sequence[PlannedAction]) -> None:
-        """Planned actions no longer in today's fresh plan (paid meanwhile, disputed, ...)."""
+    def cancel_stale(self, fresh: Sequence[PlannedAction]) -> list[PlannedAction]:
+        """Planned actions missing from today's fresh plan: cancelled (paid meanwhile, disputed,
+        a later step now due, ...) — except the fees and notes of a notice already sent, which
+        the planner no longer proposes once the step is done (a crash between the notice and
+        them): those still go, while the invoice is chased. Returns the ones kept."""
         keep = {action.key for action in fresh}
-        for record in self.store.actions(self.connection.name, status="planned"):
-            if record.key not in keep:
-                self.store.mark_superseded(record.key, "no longer due when re-checked before sending")
-                self.run.cancelled += 1
-        for record in self.store.actions(self.connection.name, status="failed"):
-            if record.key not in keep:
-                self.store.mark_superseded(record.key, "no longer due when re-checked before retrying")
-                self.run.cancelled += 1
+        chased = self._chased_invoices(fresh)
+        kept: list[PlannedAction] = []
+        for record in self.store.actions(self.connection.name, status=("planned", "failed")):
+            if record.key in keep:
+                continue
+            if self._follows_sent_notice(record) and all(i in chased for i in record.invoice_ids):
+                kept.append(record.to_planned())
+                continue
+            verb = "sending" if record.status == "planned" else "retrying"
+            self.store.mark_superseded(record.key, f"no longer due when re-checked before {verb}")
+            self.run.cancelled += 1
+        return kept
+
+    def _chased_invoices(self, fresh: Sequence[PlannedAction]) -> set[str]:
+        """Invoices still open and neither disputed nor paused nor excluded today."""
+        disputes = self.store.disputes(self.connection.name, self.today)
+        pauses = self.store.pauses(self.connection.name, self.today)
+        chased = set()
+        for invoice in self.snapshot.invoices.values():
+            if not invoice.is_open or invoice.id in disputes or invoice.customer_id in pauses:
+                continue
+            customer = self.snapshot.customers.get(invoice.customer_id)
+            if customer is not None:
+                settings = self.policy.settings_for(customer)
+                if settings.excluded or (settings.paused_until and settings.paused_until >= self.today):
+                    continue
+            chased.add(invoice.id)
+        return chased
+
+    def _follows_sent_notice(self, record: ActionRecord) -> bool:
+        if record.kind == ActionKind.NOTE.value:
+            parent = record.details.get(NOTICE_KEY)
+            done = self.store.action(str(parent)) if parent else None
+            return done is not None and done.status == "done"
+        if record.kind == ActionKind.FEE.value and record.step:
+            for invoice_id in record.invoice_ids:
+                for other in self.store.actions(self.connection.name, invoice_id=invoice_id, status="done"):
+                    if other.step == record.step and other.kind in NOTICE_KINDS:
+                        return True
+        return False
 
     def apply(self, actions: Sequence[PlannedAction]) -> None:
         statuses = {r.key: r for r in self.store.actions(self.connection.name)}
@@ -185,6 +251,7 @@ class Applier:
             ):
                 pending.append(action)
         self.refresh_snapshot()
+        pending = [self._with_delivery_baseline(action) for action in pending]
         self.store.update_planned(pending)
         ledger_batch: list[PlannedAction] = []
         total = len(pending)
@@ -193,27 +260,27 @@ class Applier:
                 break
             if self.options.progress:
                 self.options.progress(self.connection.name, index, total)
-            if action.kind is ActionKind.NOTE and not self._parent_done(action):
-                continue
-            if action.kind in LEDGER_KINDS or (
-                action.kind is ActionKind.REMINDER and action.channel == "ledger_email"
-            ):
+            if action.kind is ActionKind.NOTE:
+                # A note records its notice: if that notice is still waiting in the batch, send it first.
+                if any(waiting.key == action.details.get(NOTICE_KEY) for waiting in ledger_batch):
+                    self._apply_ledger(ledger_batch)
+                    ledger_batch = []
+                if not self._parent_done(action):
+                    continue
+            if self._is_ledger(action):
                 ledger_batch.append(action)
                 if len(ledger_batch) >= self.connector.capabilities.write_batch_size:
                     self._apply_ledger(ledger_batch)
                     ledger_batch = []
                 continue
-            if ledger_batch and action.kind in (ActionKind.NOTE, ActionKind.THANKS):
-                self._apply_ledger(ledger_batch)
-                ledger_batch = []
             self._apply_local(action)
         if ledger_batch and not self.options.should_stop():
             self._apply_ledger(ledger_batch)
 
     def _parent_done(self, note: PlannedAction) -> bool:
-        parent = note.details.get("parent")
+        parent = note.details.get(NOTICE_KEY)
         if not parent:
-            return True
+            return True  # a note of its own (not following a notice)
         record = self.store.action(str(parent))
         return record is not None and record.status == "done"
 
@@ -311,14 +378,13 @@ class Applier:
         safe: list[WriteRequest] = []
         verified_done: list[WriteResult] = []
         for request in requests:
-            if not self._non_idempotent(request):
-                safe.append(request)
-                continue
+            # Verify before any retry, idempotent or not: an interrupted batch may be re-sent
+            # under another batch key, and some ledgers forget idempotency keys after a while.
             verdict = self.connector.verify(request, since=started)
             if verdict is Verification.HAPPENED:
                 verified_done.append(WriteResult(request.key, WriteStatus.DONE))
-            elif verdict is Verification.NOT_HAPPENED:
-                safe.append(request)  # provably not sent: sending now is the first send
+            elif verdict is Verification.NOT_HAPPENED or not self._non_idempotent(request):
+                safe.append(request)  # provably not done, or repeatable under the same key
             else:
                 return Outcome(
                     WriteStatus.UNCERTAIN,

@@ -219,8 +219,9 @@ def run_connection(ws: Workspace, connection: ConnectionConfig, options: RunOpti
             fresh = plan_for(store, policy, connection.name, today)
             run.planned += len(store.record_planned(connection.name, fresh.actions))
             store.record_superseded(connection.name, fresh.superseded)
-            applier.cancel_stale(fresh.actions)
-            applier.apply(sorted(fresh.actions, key=lambda a: (_APPLY_ORDER.get(a.kind, 9), a.key)))
+            kept = applier.cancel_stale(fresh.actions)
+            todo = [*fresh.actions, *kept]
+            applier.apply(sorted(todo, key=lambda a: (_APPLY_ORDER.get(a.kind, 9), a.key)))
             store.touch_connection(connection.name, ledger=connection.ledger, error=None)
     except LeaseBusy as error:
         # Another process is applying for this tenant right now: not a failure, just not our turn.

@@ -130,43 +130,19 @@ def test_odd_unicode_names_survive_unchanged(mapper: MapperUnderTest, name: str)
     assert not quarantined and records[0].name == name
 
 
-# --- known gaps (reported to the owners; xfail(strict) so a fix turns them red until the mark goes) ------
+# --- gaps the fuzzer found, now fixed (connectors/values.py holds the shared rules) -------------------
 
 
 @pytest.mark.parametrize("value", ["1e400", str(10**30), 10**30])
-def test_huge_amount_is_quarantined(
-    mapper: MapperUnderTest, value: Any, request: pytest.FixtureRequest
-) -> None:
-    if mapper.ledger == "quickbooks":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                raises=ArithmeticError,
-                reason="connectors/quickbooks/mapping.py _money(): amount.quantize() raises "
-                "decimal.InvalidOperation for 1E+400 / 10**30 (more digits than the context precision) and "
-                "map_records does not catch ArithmeticError, so one record kills the whole page",
-            )
-        )
-    else:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="connectors/xero/mapping.py parse_amount() accepts Decimal('1E+400') / 10**30 as "
-                "finite; it cannot be rounded to the minor unit (InvalidOperation later in Money.rounded / "
-                "the planner)",
-            )
-        )
+def test_huge_amount_is_quarantined(mapper: MapperUnderTest, value: Any) -> None:
+    """1E+400 and 10**30 are finite Decimals, yet cannot be rounded to the cent (and no invoice is that
+    big): the record is quarantined with the reason, the page goes on."""
     raw = _record(mapper, "invoice", **{AMOUNT_FIELD[mapper.ledger]: value})
     assert check_payload(mapper, "invoice", raw) == "quarantined"
+    _, _, quarantined = mapper.map_page("invoice", [raw])
+    assert "out of range" in quarantined[0].reason, quarantined[0].reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connectors/{quickbooks,xero}/mapping.py keep CR/LF/NUL in customer names and email addresses "
-    "('a@b.example\\r\\nBcc: victim@evil.example' survives as an email). compose_email refuses them, so no "
-    "header is injected, but the record should be quarantined (or the name's line breaks folded) at pull "
-    "time instead of every reminder to that customer failing at send time",
-)
 @pytest.mark.parametrize("field", ["name", "email"])
 def test_header_breaking_text_does_not_survive_mapping(mapper: MapperUnderTest, field: str) -> None:
     injected = (
@@ -178,4 +154,9 @@ def test_header_breaking_text_does_not_survive_mapping(mapper: MapperUnderTest, 
         raw = _record(mapper, "customer", PrimaryEmailAddr={"Address": injected})
     else:
         raw = _record(mapper, "customer", EmailAddress=injected)
-    check_payload(mapper, "customer", raw)  # quarantined, or mapped with header-safe values
+    assert check_payload(mapper, "customer", raw) == "mapped"  # the customer is kept, made header-safe
+    customer = mapper.map_page("customer", [raw])[0][0]
+    if field == "name":
+        assert customer.name == "Dupont Bcc: victim@evil.example"  # folded onto one line
+    else:
+        assert injected not in customer.emails and not any("evil" in email for email in customer.emails)

@@ -89,10 +89,19 @@ def test_interest_is_never_charged_on_relance_fee_lines() -> None:
     due = TODAY - timedelta(days=40)
     plain = _invoice("F-3", due)
     with_fee = Invoice(
-        id="F-3", number="F-3", customer_id="c1", issue_date=plain.issue_date, due_date=due, currency="EUR",
-        total=Money.of("1240.00", "EUR"), balance=Money.of("1240.00", "EUR"), status=InvoiceStatus.OPEN,
-        lines=(InvoiceLine("services", Money.of("1200", "EUR").amount),
-               InvoiceLine("compensation", Money.of("40", "EUR").amount, True)),
+        id="F-3",
+        number="F-3",
+        customer_id="c1",
+        issue_date=plain.issue_date,
+        due_date=due,
+        currency="EUR",
+        total=Money.of("1240.00", "EUR"),
+        balance=Money.of("1240.00", "EUR"),
+        status=InvoiceStatus.OPEN,
+        lines=(
+            InvoiceLine("services", Money.of("1200", "EUR").amount),
+            InvoiceLine("compensation", Money.of("40", "EUR").amount, True),
+        ),
     )
     assert with_fee.principal == Money.of("1200.00", "EUR")
 
@@ -109,12 +118,22 @@ def test_fees_relance_posted_do_not_count_towards_credit_exposure() -> None:
 
     debt = _invoice("F-4", TODAY + timedelta(days=10), "900.00")
     with_fee_line = Invoice(
-        id="F-5", number="F-5", customer_id="c1", issue_date=debt.issue_date, due_date=debt.due_date,
-        currency="EUR", total=Money.of("140.00", "EUR"), balance=Money.of("140.00", "EUR"),
+        id="F-5",
+        number="F-5",
+        customer_id="c1",
+        issue_date=debt.issue_date,
+        due_date=debt.due_date,
+        currency="EUR",
+        total=Money.of("140.00", "EUR"),
+        balance=Money.of("140.00", "EUR"),
         status=InvoiceStatus.OPEN,
-        lines=(InvoiceLine("services", Money.of("100", "EUR").amount),
-               InvoiceLine("compensation", Money.of("40", "EUR").amount, True)),
+        lines=(
+            InvoiceLine("services", Money.of("100", "EUR").amount),
+            InvoiceLine("compensation", Money.of("40", "EUR").amount, True),
+        ),
     )
-    fee_invoice = _invoice("FEE-2", TODAY, "40.00", (InvoiceLine("interest", Money.of("40", "EUR").amount, True),))
+    fee_invoice = _invoice(
+        "FEE-2", TODAY, "40.00", (InvoiceLine("interest", Money.of("40", "EUR").amount, True),)
+    )
     exposure = exposure_by_customer([debt, with_fee_line, fee_invoice], "EUR")
     assert exposure["c1"].total == Money.of("1000.00", "EUR")

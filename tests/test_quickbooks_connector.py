@@ -305,7 +305,7 @@ def test_invoice_send_is_not_idempotent_and_is_verified(
     sandbox: QuickBooksSandbox, connector: QuickBooksConnector
 ) -> None:
     invoice = _open_invoice(sandbox)
-    request = LedgerEmail("send-key-1", invoice.id, "accounts@example.com")
+    request = LedgerEmail("send-key-1", invoice.id, "accounts@example.com", invoice.last_emailed_at)
     before = sandbox.clock.now() - timedelta(seconds=1)
     assert connector.verify(request, since=before) is Verification.NOT_HAPPENED
     [result] = connector.write([request])
@@ -322,7 +322,7 @@ def test_ambiguous_send_failure_is_uncertain_not_retried(
     sandbox: QuickBooksSandbox, connector: QuickBooksConnector
 ) -> None:
     invoice = _open_invoice(sandbox)
-    request = LedgerEmail("send-key-2", invoice.id)
+    request = LedgerEmail("send-key-2", invoice.id, previous_delivery=invoice.last_emailed_at)
     sandbox.log.reset()
     sandbox.faults.burst_5xx = 1
     [result] = connector.write([request])
@@ -427,3 +427,17 @@ def test_malformed_record_is_quarantined_and_pull_goes_on(
     assert {q.record_id for q in quarantined} == bad
     assert all(q.entity == "invoice" and q.reason for q in quarantined)
     assert set(pulled.invoices) == set(expected.invoices) - bad
+
+
+def test_send_verification_compares_ledger_time_with_ledger_time(
+    sandbox: QuickBooksSandbox, connector: QuickBooksConnector
+) -> None:
+    """The ledger's clock may be far behind ours (time travel here, skew in production): verify
+    compares the delivery time with the one the ledger reported before the send, not with `since`."""
+    invoice = _open_invoice(sandbox, 2)
+    request = LedgerEmail("send-key-3", invoice.id, previous_delivery=invoice.last_emailed_at)
+    far_future = sandbox.clock.now() + timedelta(days=400)  # our clock, way ahead of the ledger's
+    assert connector.verify(request, since=far_future) is Verification.NOT_HAPPENED
+    [result] = connector.write([request])
+    assert result.status is WriteStatus.DONE
+    assert connector.verify(request, since=far_future) is Verification.HAPPENED

@@ -855,9 +855,13 @@ class QuickBooksConnector:
                 if invoice is None:
                     return Verification.UNKNOWN
                 delivered = mapping.parse_datetime((invoice.get("DeliveryInfo") or {}).get("DeliveryTime"))
-                if invoice.get("EmailStatus") == "EmailSent" and delivered is not None and delivered > since:
-                    return Verification.HAPPENED
-                return Verification.NOT_HAPPENED
+                if invoice.get("EmailStatus") != "EmailSent" or delivered is None:
+                    return Verification.NOT_HAPPENED
+                # Compare ledger time with ledger time: the delivery time seen before the send.
+                baseline = request.previous_delivery
+                if baseline is None:
+                    return Verification.HAPPENED  # never delivered before, delivered now
+                return Verification.HAPPENED if delivered > baseline else Verification.NOT_HAPPENED
             if isinstance(request, FeeLine):
                 invoice = self._get_invoice(request.invoice_id)
                 if invoice is None:

@@ -81,6 +81,19 @@ def full_pull_list_calls(rows_per_entity: Sequence[int], page_size: int = PAGE_S
     return sum(max(1, -(-rows // page_size)) for rows in rows_per_entity)
 
 
+def key_marker(key: str) -> str:
+    """Tag on a fee invoice line naming the request that created it (shown as a short reference)."""
+    return f"(ref {key})"
+
+
+def with_key_marker(lines: Sequence[tuple[str, Decimal]], key: str) -> list[tuple[str, Decimal]]:
+    tagged = [(description, amount) for description, amount in lines]
+    if tagged:
+        description, amount = tagged[0]
+        tagged[0] = (f"{description} {key_marker(key)}", amount)
+    return tagged
+
+
 def batch_key(keys: Sequence[str]) -> str:
     """Idempotency-Key of a batched PUT: derived from its members' keys (order-free)."""
     if len(keys) == 1:
@@ -446,7 +459,7 @@ class XeroConnector:
             mapping.fee_invoice_model(
                 contact_id=r.customer_id,
                 currency=r.currency,
-                lines=r.lines,
+                lines=with_key_marker(r.lines, r.key),
                 reference=r.reference,
                 issue_date=r.issue_date,
                 due_date=r.due_date,
@@ -624,44 +637,35 @@ class XeroConnector:
             idempotent=True,
         )
         records = response.json(call=call, connection=self.name).get("HistoryRecords") or []
-        threshold = since - CURSOR_OVERLAP
+        if isinstance(request, LedgerEmail):
+            # History shows that an invoice was emailed, not by which request, and its dates are
+            # on the ledger's clock; the email call is idempotent (Idempotency-Key): say so.
+            return Verification.UNKNOWN
         for record in records:
-            if not isinstance(record, dict):
-                continue
-            try:
-                at = mapping.parse_datetime(record.get("DateUTC"))
-            except ValueError:
-                continue
-            if at < threshold:
-                continue
-            if isinstance(request, Note) and str(record.get("Details", "")).startswith(request.text[:200]):
-                return Verification.HAPPENED
-            if isinstance(request, LedgerEmail) and "email" in str(record.get("Changes", "")).lower():
-                return Verification.HAPPENED
+            if isinstance(record, dict) and str(record.get("Details", "")).startswith(request.text[:200]):
+                return Verification.HAPPENED  # relance's note texts name the step: one per invoice
         return Verification.NOT_HAPPENED
 
     def _verify_fee_invoice(self, request: FeeInvoice, since: datetime) -> Verification:
+        """Found by the request's own key marker on a line (not by time: the ledger's clock and
+        ours differ, and a batch's Idempotency-Key does not identify one member)."""
         call = "GET Invoices (verify fee invoice)"
-        header_since = (since - CURSOR_OVERLAP).astimezone(UTC).replace(tzinfo=None, microsecond=0)
         reference = request.reference.replace('"', "")
         response = self._call(
             call,
             lambda: self.api.get_invoices(
                 self.tenant_id,
-                if_modified_since=header_since,
                 where=f'Type=="ACCREC" AND Reference=="{reference}"',
                 contact_i_ds=[request.customer_id],
                 **self._opts(),
             ),
             idempotent=True,
         )
-        total = sum((amount for _, amount in request.lines), Decimal(0))
+        marker = key_marker(request.key)
         for raw in response.json(call=call, connection=self.name).get("Invoices") or ():
-            try:
-                invoice = mapping.xero_invoice_to_invoice(raw)
-            except (ValueError, TypeError):
+            if not isinstance(raw, dict) or raw.get("Status") in ("VOIDED", "DELETED"):
                 continue
-            if invoice.total.amount == total and any(line.is_relance_fee for line in invoice.lines):
+            if any(marker in str((item or {}).get("Description", "")) for item in raw.get("LineItems") or ()):
                 return Verification.HAPPENED
         return Verification.NOT_HAPPENED
 

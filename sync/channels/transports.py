@@ -60,10 +60,16 @@ class Transport(Protocol):
 # --- header validation ----------------------------------------------------------------------------
 
 
+def _breaks_header(char: str) -> bool:
+    """C0 controls but tab, DEL, C1 controls, and every character str.splitlines() ends a line at
+    (U+2028, U+2029, U+0085, U+001C-U+001E...): email.policy refuses them, some mail readers split on them."""
+    return (ord(char) < 32 and char != "\t") or 0x7F <= ord(char) <= 0x9F or len(f"a{char}b".splitlines()) > 1
+
+
 def _check_header_text(value: str, field: str) -> str:
     if not isinstance(value, str):
         raise RelanceError(f"email {field}: expected text, got {type(value).__name__}")
-    bad = next((char for char in value if char in "\r\n\0" or (ord(char) < 32 and char != "\t")), None)
+    bad = next((char for char in value if _breaks_header(char)), None)
     if bad is not None:
         raise RelanceError(
             f"email {field} contains a control character ({bad!r}): refused, a header must be one line",
@@ -144,11 +150,12 @@ def compose_email(
     message["Message-ID"] = message_id_for(message_id_key, from_address)
     message[KEY_HEADER] = message_id_key
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: auto-responders must not reply
-    if rendered.language:
-        message["Content-Language"] = _check_header_text(rendered.language, "language")
+    language = _check_header_text(rendered.language, "language") if rendered.language else None
     # Quoted-printable keeps the message 7-bit clean for servers without 8BITMIME.
     message.set_content(rendered.text, cte="quoted-printable")
     message.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
+    if language:  # only now: set_content() drops Content-* headers, add_alternative() moves them to a part
+        message["Content-Language"] = language
     return message
 
 
