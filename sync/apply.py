@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from connectors.base import (
     ConnectorError,
@@ -260,6 +261,9 @@ class Applier:
                 break
             if self.options.progress:
                 self.options.progress(self.connection.name, index, total)
+            if self._outside_send_window(action):
+                self.run.deferred += 1  # stays planned: the next run inside the window sends it
+                continue
             if action.kind is ActionKind.NOTE:
                 # A note records its notice: if that notice is still waiting in the batch, send it first.
                 if any(waiting.key == action.details.get(NOTICE_KEY) for waiting in ledger_batch):
@@ -276,6 +280,18 @@ class Applier:
             self._apply_local(action)
         if ledger_batch and not self.options.should_stop():
             self._apply_ledger(ledger_batch)
+
+    @cached_property
+    def _in_send_window(self) -> bool:
+        window = self.policy.company.send_window
+        now = datetime.now(ZoneInfo(self.policy.company.timezone)).time()
+        return window.start <= now <= window.end
+
+    def _outside_send_window(self, action: PlannedAction) -> bool:
+        if not self.options.respect_send_window or self._in_send_window:
+            return False
+        emails = action.kind is ActionKind.THANKS or action.channel in ("email", "ledger_email")
+        return emails and action.kind in (ActionKind.REMINDER, ActionKind.THANKS)
 
     def _parent_done(self, note: PlannedAction) -> bool:
         parent = note.details.get(NOTICE_KEY)

@@ -168,7 +168,7 @@ def run_daemon(
         failure: str | None = None
         runs: list[Any] = []
         try:
-            runs = run_sync(ws, RunOptions(today=today, should_stop=stop))
+            runs = run_sync(ws, RunOptions(today=today, should_stop=stop, respect_send_window=True))
             code = exit_code(runs)
         except Exception as error:  # the state store or the config broke mid-run: report, keep serving
             failure = str(error) if isinstance(error, RelanceError) else f"{type(error).__name__}: {error}"

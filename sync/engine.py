@@ -109,6 +109,9 @@ class RunOptions:
     full: bool = False  # force a full pull
     apply: bool = True  # False: pull + plan + record (the `relance plan` path)
     max_attempts: int = 5
+    # The daemon runs unattended: it sends emails only inside the company's send window (other
+    # actions go on). A one-off command is an operator's decision and sends when asked.
+    respect_send_window: bool = False
     should_stop: Callable[[], bool] = lambda: False  # daemon: SIGTERM finishes the action in hand
     progress: Callable[[str, int, int], None] | None = None
 
