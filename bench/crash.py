@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -224,11 +225,13 @@ def twin_workspaces(
     state_urls: tuple[str | None, str | None] = (None, None),
 ) -> Iterator[tuple[SandboxWorkspace, SandboxWorkspace]]:
     built: list[SandboxWorkspace] = []
+    # Both twins hold the same organisation ids, so their ledgers' records compare id for id.
+    twin_ids = {"quickbooks": str(uuid.uuid4().int)[:16], "xero": str(uuid.uuid4())}
     try:
         for name, url in zip(("reference", "victim"), state_urls, strict=True):
             built.append(build_workspace(
                 root / name, today=day, ledgers=tuple(ledgers), customers=customers, invoices=invoices,
-                seed=seed, state_url=url,
+                seed=seed, state_url=url, account_ids=twin_ids,
             ))
         yield built[0], built[1]
     finally:

@@ -65,3 +65,13 @@ def store(store_url: str) -> Iterator[object]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limiters() -> Iterator[None]:
+    """Client-side limiters live in a per-process registry: no test inherits another's budget."""
+    from connectors.limits import reset_limiters
+
+    reset_limiters()
+    yield
+    reset_limiters()

@@ -7,6 +7,7 @@ official SDKs, tokens are encrypted in the workspace's token store, state is SQL
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -26,12 +27,16 @@ COMPANIES = {
 
 def make_sandbox(ledger: str, today: date, **kwargs: Any) -> Any:
     """An unstarted sandbox with limits opened up (tests count calls; pacing would only sleep)."""
+    # A fresh organisation id per sandbox: client-side limiters are per tenant and per process,
+    # so tests sharing an id would share (and exhaust) one budget.
     if ledger == "quickbooks":
         from connectors.sandbox.quickbooks import QuickBooksSandbox
 
+        kwargs.setdefault("realm_id", str(uuid.uuid4().int)[:16])
         return QuickBooksSandbox(today=today, **kwargs)
     from connectors.sandbox.xero import XeroSandbox
 
+    kwargs.setdefault("tenant_id", str(uuid.uuid4()))
     return XeroSandbox(
         today=today, minute_limit=1_000_000, app_minute_limit=1_000_000, day_limit=10**8, **kwargs
     )
@@ -98,6 +103,7 @@ def build_workspace(
     companies: dict[str, GeneratedCompany] | None = None,
     start: bool = True,
     history_days: int = 540,
+    account_ids: dict[str, str] | None = None,
 ) -> SandboxWorkspace:
     """Seed, start and connect sandboxes; write relance.yaml + policies; import tokens."""
     root.mkdir(parents=True, exist_ok=True)
@@ -106,7 +112,10 @@ def build_workspace(
     blocks = []
     for index, ledger in enumerate(ledgers):
         name = f"test-{ledger}"
-        sandbox = make_sandbox(ledger, today)
+        fixed = (account_ids or {}).get(ledger)
+        sandbox = make_sandbox(
+            ledger, today, **({"realm_id" if ledger == "quickbooks" else "tenant_id": fixed} if fixed else {})
+        )
         seeded = (companies or {}).get(ledger) or company(
             ledger,
             seed=seed + index,
