@@ -19,6 +19,7 @@ import random
 import re
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -449,6 +450,14 @@ class _HTTPServer(ThreadingHTTPServer):
     block_on_close = False  # idle keep-alive clients must not block stop()
     allow_reuse_address = True
     sandbox: SandboxServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that goes away mid-request (killed by a crash test, timed out) is routine for
+        # a ledger; anything else is logged, not printed over the user's terminal.
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            return
+        log.warning("sandbox: error while serving %s", client_address, exc_info=True)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
