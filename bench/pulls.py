@@ -588,10 +588,11 @@ def _pull_phase(
 class GeneratedPages:
     """A connector-shaped source streaming a generated company as pages of 1,000 (no HTTP).
 
-    For sizes the sandboxes cannot page through in reasonable time (their list endpoints filter
-    and sort every row on every page), this measures what relance itself holds while streaming
-    pages into the state store. Invoices, payments and credit notes are emitted as they are
-    generated: nothing is accumulated beyond one page per entity."""
+    Measures what relance itself holds while streaming pages into the state store, without a
+    sandbox process holding the whole company in memory (the sandboxes page linearly since their
+    list results are cached per query and state version, but keep every record as JSON-like
+    objects: several GB at 1M invoices). Invoices, payments and credit notes are emitted as they
+    are generated: nothing is accumulated beyond one page per entity."""
 
     ledger = "generated"
 

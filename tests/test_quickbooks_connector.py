@@ -177,6 +177,41 @@ def test_incremental_returns_exactly_the_changes(
     assert len(deleted) == 1 and deleted[0] not in truth.invoices
 
 
+def test_cdc_at_its_limit_pages_a_query_on_last_updated_time_not_a_full_pull(
+    sandbox: QuickBooksSandbox, connector: QuickBooksConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CDC answers at most CDC_LIMIT objects per entity; at the limit the connector reads that
+    entity's changes with a paged query (ceil(changes / page) calls), deletions from CDC."""
+    import time
+
+    import connectors.quickbooks.connector as qbo_connector
+    import connectors.sandbox.quickbooks as qbo_sandbox
+
+    first = connector.pull(None, history_from=HISTORY_FROM)
+    collect(first)
+    monkeypatch.setattr(qbo_sandbox, "CDC_LIMIT", 5)
+    monkeypatch.setattr(qbo_connector, "CDC_LIMIT", 5)
+    monkeypatch.setattr(qbo_connector, "PAGE_SIZE", 4)
+    open_ids = sorted((i.id for i in sandbox.truth().invoices.values() if i.is_open), key=int)
+    gone = next(
+        i for i, r in sandbox.entities["Invoice"].items() if not r.get("LinkedTxn") and i not in open_ids
+    )
+    sandbox.delete_invoice(gone)
+    time.sleep(1.1)  # CDC lists the oldest changes first (1 s stamps): the deletion is among them
+    sandbox.modify_invoices(open_ids[:5])
+    paid = [sandbox.add_payment(invoice_id, Decimal("1.00"), TODAY) for invoice_id in open_ids[5:7]]
+    sandbox.log.reset()
+    stream = connector.pull(first.cursor, history_from=HISTORY_FROM)
+    pulled, _, deleted = collect(stream)
+    assert stream.mode is PullMode.INCREMENTAL
+    truth = sandbox.truth()
+    assert pulled.invoices == {i: truth.invoices[i] for i in open_ids[:7]}
+    assert pulled.payments == {p: truth.payments[p] for p in paid}
+    assert deleted == [gone]
+    # 1 CDC + the 7 changed invoices in pages of 4 (2 calls); no full pull (that would list customers)
+    assert sandbox.log.snapshot() == {"GET /v3/company/{id}/cdc": 1, "POST /v3/company/{id}/query": 2}
+
+
 def test_cursor_older_than_cdc_window_falls_back_to_full(
     sandbox: QuickBooksSandbox, connector: QuickBooksConnector
 ) -> None:
@@ -422,6 +457,7 @@ def test_malformed_record_is_quarantined_and_pull_goes_on(
     with sandbox.lock:
         del sandbox.entities["Invoice"][invoice.id]["CurrencyRef"]
         sandbox.entities["Invoice"][str(int(invoice.id) + 1)]["TxnDate"] = "not a date"
+        sandbox.changed()  # direct edits: cached query results must be recomputed
     pulled, quarantined, _ = collect(connector.pull(None, history_from=HISTORY_FROM))
     bad = {invoice.id, str(int(invoice.id) + 1)}
     assert {q.record_id for q in quarantined} == bad

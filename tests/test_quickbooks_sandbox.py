@@ -65,6 +65,34 @@ def test_implements_control_protocol(sandbox: QuickBooksSandbox) -> None:
     assert sandbox.base_url.endswith("/v3") and sandbox.base_url.startswith("http://127.0.0.1:")
 
 
+@pytest.mark.parametrize("time_of_day", ["00:10", "07:30", "12:00", "18:59", "23:59"])
+def test_generator_never_stamps_records_in_the_future(time_of_day: str) -> None:
+    """Records of today were stamped at office hours, possibly later than now: a no-change
+    incremental pull right after seeding then saw them as changed. Whatever the time of day, every
+    stamp is at least STAMP_MARGIN (wider than the connectors' cursor overlaps) before now."""
+    from datetime import UTC, datetime, time
+
+    from connectors.sandbox.generator import STAMP_MARGIN
+
+    hour, minute = map(int, time_of_day.split(":"))
+    now = datetime.combine(TODAY, time(hour, minute), UTC)
+    kwargs: dict[str, Any] = dict(
+        seed=4, customers=50, invoices=3000, today=TODAY, country="FR", currency="EUR", language="fr"
+    )
+    company = generate_company(**kwargs, now=now)
+    stamps = [
+        *(c.updated_at for c in company.customers),
+        *(i.updated_at for i in company.invoices),
+        *(i.last_emailed_at for i in company.invoices),
+        *(p.updated_at for p in company.payments),
+        *(n.updated_at for n in company.credit_notes),
+    ]
+    stamps = [s for s in stamps if s is not None]
+    assert max(stamps) <= now - STAMP_MARGIN
+    assert any(s.date() == TODAY for s in stamps) or hour < 2  # today's records exist, clamped
+    assert generate_company(**kwargs, now=now + timedelta(seconds=59)).invoices == company.invoices
+
+
 def test_seed_matches_generator_except_what_qbo_cannot_hold() -> None:
     company = generate_company(
         seed=9,
@@ -144,6 +172,29 @@ def test_query_subset(api: Api, sandbox: QuickBooksSandbox) -> None:
     assert recent == {}  # seeded records are older than an hour before now
     inactive = api.query("SELECT * FROM Customer WHERE Active = false MAXRESULTS 1000")["QueryResponse"]
     assert len(inactive.get("Customer", [])) == sum(1 for c in truth.customers.values() if not c.active)
+
+
+def test_paged_query_reuses_its_rows_until_the_state_changes(api: Api, sandbox: QuickBooksSandbox) -> None:
+    """Pages of one query share one filtered, sorted row list (linear paging); any write makes the
+    next page see the new state, and cached answers equal freshly computed ones."""
+    base = "SELECT * FROM Invoice WHERE Balance > '0' ORDERBY MetaData.LastUpdatedTime"
+
+    def page(start: int) -> list[str]:
+        rows = api.query(f"{base} STARTPOSITION {start} MAXRESULTS 10")["QueryResponse"].get("Invoice", [])
+        return [json_dumps(r) for r in rows]
+
+    first, second = page(1), page(11)
+    assert len(sandbox._query_cache) == 1  # the paging clauses are not part of the query's shape
+    cached = page(11)
+    sandbox._query_cache.clear()
+    assert cached == second == page(11)
+    # the oldest open invoice: edited now, it moves to the end of the order
+    invoice_id = api.query(f"{base} STARTPOSITION 1 MAXRESULTS 1")["QueryResponse"]["Invoice"][0]["Id"]
+    sandbox.modify_invoices([invoice_id])
+    assert page(1)[0] != first[0]
+    total = api.query("SELECT COUNT(*) FROM Invoice WHERE Balance > '0'")["QueryResponse"]["totalCount"]
+    last = api.query(f"{base} STARTPOSITION {total} MAXRESULTS 10")["QueryResponse"]["Invoice"]
+    assert [r["Id"] for r in last] == [invoice_id]
 
 
 def test_query_errors_are_faults(api: Api) -> None:

@@ -27,6 +27,7 @@ from connectors.base import (
     Note,
     PullMode,
     Verification,
+    WriteResult,
     WriteStatus,
 )
 from connectors.limits import limiter_for
@@ -283,6 +284,68 @@ def test_each_write_sent_twice_with_the_same_key_has_one_effect(make_rig: Callab
     assert after.invoices[first.id].email_status == "sent"
 
 
+def test_credit_notes_are_created_in_batches_and_never_twice(
+    make_rig: Callable[..., Rig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One lookup + one PUT per batch, one allocation per note; a note created by an earlier attempt
+    (even in a batch of another composition) is found by its reference and only allocated."""
+    rig = make_rig(customers=8, invoices=60, seed=16)
+    truth = rig.sandbox.truth()
+    targets = [i for i in truth.invoices.values() if i.is_open and i.balance.amount > 5][:4]
+    requests = [
+        CreditNoteRequest(
+            f"b-credit-{n}", i.customer_id, i.id, i.currency, Decimal("1.50"), "Early-payment discount", TODAY
+        )
+        for n, i in enumerate(targets)
+    ]
+
+    def calls() -> dict[str, int]:
+        counted: dict[str, int] = {}
+        for entry in rig.sandbox.log.entries:
+            if "/CreditNotes" in entry.path:
+                resource = "Allocations" if entry.path.endswith("/Allocations") else "CreditNotes"
+                name = f"{entry.method} {resource}"
+                counted[name] = counted.get(name, 0) + 1
+        return counted
+
+    # an earlier attempt created the first note, then died before allocating it
+    real_allocate = rig.connector._allocate
+    monkeypatch.setattr(
+        rig.connector, "_allocate", lambda r, n: WriteResult(r.key, WriteStatus.UNCERTAIN, error="killed")
+    )
+    assert rig.connector.write(requests[:1])[0].status is WriteStatus.UNCERTAIN
+    monkeypatch.setattr(rig.connector, "_allocate", real_allocate)
+    rig.sandbox.log.reset()
+    first = rig.connector.write(requests)
+    assert [r.status for r in first] == [WriteStatus.DONE] * 4
+    assert calls() == {"GET CreditNotes": 1, "PUT CreditNotes": 1, "PUT Allocations": 4}
+    rig.sandbox.log.reset()
+    again = rig.connector.write(requests)
+    assert [r.ledger_id for r in again] == [r.ledger_id for r in first]
+    assert calls() == {"GET CreditNotes": 1}  # found, already allocated: nothing to do
+    after = rig.sandbox.truth()
+    assert len(after.credit_notes) == len(truth.credit_notes) + 4
+    assert sorted(e.invoice_id for e in rig.sandbox.effects() if e.kind == "credit_note") == sorted(
+        i.id for i in targets
+    )
+    for invoice in targets:
+        assert after.invoices[invoice.id].balance.amount == invoice.balance.amount - Decimal("1.50")
+
+
+def test_a_refused_credit_note_fails_alone_in_its_batch(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(customers=5, invoices=20, seed=17)
+    target = next(i for i in rig.sandbox.truth().invoices.values() if i.is_open)
+    good = CreditNoteRequest(
+        "c-good", target.customer_id, target.id, target.currency, Decimal("1"), "Discount", TODAY
+    )
+    bad = replace(good, key="c-bad", customer_id=str(uuid.uuid4()))
+    results = rig.connector.write([good, bad])
+    assert results[0].status is WriteStatus.DONE
+    assert results[1].status is WriteStatus.FAILED and "contact could not be found" in (
+        results[1].error or ""
+    )
+
+
 def test_verify_tells_what_happened(make_rig: Callable[..., Rig]) -> None:
     rig = make_rig(customers=8, invoices=40, seed=12)
     truth = rig.sandbox.truth()
@@ -364,6 +427,7 @@ def test_malformed_record_is_quarantined_and_the_pull_goes_on(make_rig: Callable
     rig = make_rig(customers=5, invoices=30, seed=14)
     broken = next(i for i in rig.sandbox.invoices.values() if not i.payment_ids and not i.credited)
     broken.currency = "EURO"
+    rig.sandbox.changed()  # a direct edit: cached list results must be recomputed
     snapshot, _, pages = rig.pull()
     quarantined = [q for page in pages for q in page.quarantined]
     assert [(q.entity, q.record_id) for q in quarantined] == [("invoice", broken.id)]

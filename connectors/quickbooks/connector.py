@@ -23,8 +23,9 @@ Call counts (benchmarks, contract tests):
 - full pull: five paged queries (active customers; open invoices dated before history_from;
   invoices, payments, credit memos dated from history_from), each `rows // 1000 + 1` calls (the last
   page is the first one shorter than 1000 rows, possibly empty): `full_pull_list_calls`;
-- incremental pull: exactly one CDC call (a full pull instead when the cursor is older than CDC's
-  30-day window or an entity reaches CDC's 1000-object limit).
+- incremental pull: one CDC call (a full pull instead when the cursor is older than CDC's 30-day
+  window). An entity that reaches CDC's 1000-object limit is read again by a paged query on
+  MetaData.LastUpdatedTime (`rows // 1000 + 1` calls); its deletions still come from the CDC answer.
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ class QuickBooksPullStream:
                 yield from pages
                 self._finish()
                 return
-            self.mode = PullMode.FULL  # CDC refused (window) or overflowed: full pull instead
+            self.mode = PullMode.FULL  # CDC refused the window: full pull instead
         yield from self.connector._full_pages(self.history_from)
         self._finish()
 
@@ -408,8 +409,15 @@ class QuickBooksConnector:
                 records, quarantined = mapping.map_records(neutral, rows)  # type: ignore[arg-type]
                 yield Page(neutral, tuple(records), quarantined=tuple(quarantined))  # type: ignore[arg-type]
 
-    def _incremental_pages(self, changed_since: datetime, history_from: date) -> list[Page] | None:
-        """One CDC call; None when a full pull is needed instead (window or overflow)."""
+    def _incremental_pages(self, changed_since: datetime, history_from: date) -> Iterator[Page] | None:
+        """One CDC call (made now); None when CDC refuses the window and a full pull is needed.
+
+        An entity whose CDC answer reaches the 1000-object limit may be missing changes: its live
+        records are read by a paged query on MetaData.LastUpdatedTime instead (ceil(changes / 1000)
+        calls rather than a full pull). The query pages ORDERBY Id: a record changed while we page
+        keeps its position (ordering by LastUpdatedTime would move it to the end and shift an
+        unread record onto a page already read). Its deletions come from the CDC answer only: QBO
+        offers no other way to list deleted objects (a full pull does not see them either)."""
         entities = ",".join(mapping.QBO_ENTITY.values())
         stamp = mapping.format_datetime(changed_since)
         try:
@@ -429,22 +437,35 @@ class QuickBooksConnector:
                 for entity, rows in response.items():
                     if isinstance(rows, list):
                         groups.setdefault(entity, []).extend(rows)
-        if any(len(rows) >= CDC_LIMIT for rows in groups.values()):
-            log.info("[%s] CDC answer at its 1000-object limit: full pull", self.name)
-            return None
-        pages: list[Page] = []
+        overflowing = {entity for entity, rows in groups.items() if len(rows) >= CDC_LIMIT}
+        if overflowing:
+            log.info(
+                "[%s] CDC answer at its 1000-object limit for %s: paged query on LastUpdatedTime",
+                self.name,
+                ", ".join(sorted(overflowing)),
+            )
+        return self._changed_pages(groups, overflowing, stamp)
+
+    def _changed_pages(
+        self, groups: dict[str, list[dict[str, Any]]], overflowing: set[str], stamp: str
+    ) -> Iterator[Page]:
         for neutral, entity in mapping.QBO_ENTITY.items():
             rows = groups.get(entity, [])
             deleted = tuple(
                 str(r.get("Id")) for r in rows if isinstance(r, dict) and r.get("status") == "Deleted"
             )
+            if entity in overflowing:
+                if deleted:
+                    yield Page(neutral, (), deleted_ids=deleted)  # type: ignore[arg-type]
+                where = f"MetaData.LastUpdatedTime >= {_quote(stamp)}"
+                for page_rows in self._paged(entity, where):
+                    records, quarantined = mapping.map_records(neutral, page_rows)  # type: ignore[arg-type]
+                    yield Page(neutral, tuple(records), quarantined=tuple(quarantined))  # type: ignore[arg-type]
+                continue
             live = [r for r in rows if not (isinstance(r, dict) and r.get("status") == "Deleted")]
             records, quarantined = mapping.map_records(neutral, live)  # type: ignore[arg-type]
             if records or deleted or quarantined:
-                pages.append(
-                    Page(neutral, tuple(records), deleted_ids=deleted, quarantined=tuple(quarantined))  # type: ignore[arg-type]
-                )
-        return pages
+                yield Page(neutral, tuple(records), deleted_ids=deleted, quarantined=tuple(quarantined))  # type: ignore[arg-type]
 
     # ------------------------------------------------------------ write
 

@@ -333,9 +333,24 @@ def _amount(cents: int, digits: int) -> Decimal:
 _MIDNIGHT = time(0, 0)
 
 
-def _stamp(day: date, rng: random.Random) -> datetime:
-    """A plausible office-hours time on `day` (07:00-19:00 UTC)."""
-    return datetime.combine(day, _MIDNIGHT, UTC) + timedelta(seconds=25200 + int(rng.random() * 43200))
+STAMP_MARGIN = timedelta(hours=1)  # wider than any connector's cursor overlap (QBO 60 s, Xero 5 min)
+
+
+def latest_stamp(today: date, now: datetime | None = None) -> datetime:
+    """The latest update time a generated record may carry: the current time of day on `today`
+    (the sandboxes' clock is real time shifted by whole days), floored to the hour so that two
+    generations within the hour are identical, minus a margin. Records of today are otherwise
+    stamped at office hours possibly later than now, and every "no-change" incremental pull right
+    after seeding would see them as changed."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    shifted = moment + timedelta(days=(today - moment.date()).days)
+    return shifted.replace(minute=0, second=0, microsecond=0) - STAMP_MARGIN
+
+
+def _stamp(day: date, rng: random.Random, latest: datetime) -> datetime:
+    """A plausible office-hours time on `day` (07:00-19:00 UTC), never after `latest`."""
+    moment = datetime.combine(day, _MIDNIGHT, UTC) + timedelta(seconds=25200 + int(rng.random() * 43200))
+    return min(moment, latest)
 
 
 def _between(rng: random.Random, low: int, high: int) -> int:
@@ -352,7 +367,9 @@ def generate_customers(
     currency: str,
     other_currencies: tuple[str, ...],
     language: str,
+    latest: datetime | None = None,
 ) -> list[Customer]:
+    latest = latest or latest_stamp(today)
     result: list[Customer] = []
     used: set[str] = set()
     for index in range(customers):
@@ -375,7 +392,7 @@ def generate_customers(
             tags = ("key",)
         lang = language if customer_country == country.upper() else _LANGUAGE.get(customer_country, "en")
         kind = CustomerKind.B2C if rng.random() < 0.05 else CustomerKind.B2B
-        updated = _stamp(today - timedelta(days=rng.randrange(1, 720)), rng)
+        updated = _stamp(today - timedelta(days=rng.randrange(1, 720)), rng, latest)
         result.append(
             Customer(
                 id=str(index + 1),
@@ -404,8 +421,11 @@ def iter_company(
     other_currencies: tuple[str, ...] = (),
     history_days: int = 540,
     language: str,
+    now: datetime | None = None,
 ) -> tuple[list[Customer], Iterator[GeneratedInvoice]]:
-    """Customers (a list) and a lazy stream of invoices with their settlements."""
+    """Customers (a list) and a lazy stream of invoices with their settlements. No update, payment,
+    credit note or email is stamped after `latest_stamp(today, now)` (now: the current time)."""
+    latest = latest_stamp(today, now)
     rng = random.Random(seed)
     customer_list = generate_customers(
         rng,
@@ -415,9 +435,10 @@ def iter_company(
         currency=currency.upper(),
         other_currencies=tuple(c.upper() for c in other_currencies if c.upper() != currency.upper()),
         language=language,
+        latest=latest,
     )
     return customer_list, _iter_invoices(
-        random.Random(seed * 7919 + 1), customer_list, invoices, today, history_days, language
+        random.Random(seed * 7919 + 1), customer_list, invoices, today, history_days, language, latest
     )
 
 
@@ -428,6 +449,7 @@ def _iter_invoices(
     today: date,
     history_days: int,
     language: str,
+    latest: datetime,
 ) -> Iterator[GeneratedInvoice]:
     terms = {c.id: TERMS_DAYS[int(c.id) % 3] for c in customers}
     # Each customer has a payment habit: good payers dominate, a few are chronically late.
@@ -488,7 +510,7 @@ def _iter_invoices(
                         remaining=Money(_amount(0, digits), cur),
                         allocations=(Allocation(str(index + 1), note_amount),),
                         reference=number,
-                        updated_at=_stamp(note_day, rng),
+                        updated_at=_stamp(note_day, rng, latest),
                     )
                 )
                 settled += note_cents
@@ -515,7 +537,7 @@ def _iter_invoices(
                             date=day,
                             amount=Money(amount, cur),
                             allocations=(Allocation(str(index + 1), amount),),
-                            updated_at=_stamp(day, rng),
+                            updated_at=_stamp(day, rng, latest),
                         )
                     )
                     settled += cents
@@ -524,7 +546,7 @@ def _iter_invoices(
         if status is InvoiceStatus.OPEN and balance_cents == 0:
             status = InvoiceStatus.PAID
         emailed = status in (InvoiceStatus.OPEN, InvoiceStatus.PAID) and rng.random() < 0.85
-        sent_at = _stamp(issue, rng) if emailed else None
+        sent_at = _stamp(issue, rng, latest) if emailed else None
         invoice = Invoice(
             id=str(index + 1),
             number=number,
@@ -539,7 +561,7 @@ def _iter_invoices(
             email_status="EmailSent" if emailed else "NotSet",
             last_emailed_at=sent_at,
             reference=reference,
-            updated_at=_stamp(last_event, rng),
+            updated_at=_stamp(last_event, rng, latest),
         )
         yield GeneratedInvoice(invoice, tuple(payments), tuple(notes))
 
@@ -573,6 +595,7 @@ def generate_company(
     other_currencies: tuple[str, ...] = (),
     history_days: int = 540,
     language: str,
+    now: datetime | None = None,
 ) -> GeneratedCompany:
     customer_list, stream = iter_company(
         seed=seed,
@@ -584,6 +607,7 @@ def generate_company(
         other_currencies=other_currencies,
         history_days=history_days,
         language=language,
+        now=now,
     )
     company = GeneratedCompany(
         customers=customer_list,

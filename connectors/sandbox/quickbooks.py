@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -77,6 +78,7 @@ DEFAULT_MAX_RESULTS = 100
 BATCH_LIMIT = 30
 CDC_WINDOW = timedelta(days=30)
 CDC_LIMIT = 1000
+QUERY_CACHE_SIZE = 16  # filtered+sorted row lists kept for paging (one per query shape)
 _ITEM_DETAIL_TYPES = ("SalesItemLineDetail", "DescriptionOnly", "GroupLineDetail")
 
 
@@ -257,16 +259,22 @@ class ParsedQuery:
         self.order: list[tuple[str, bool]] = []
         self.start = 1
         self.max_results = DEFAULT_MAX_RESULTS
+        # The query without its paging clauses: pages of one query share its filtered, sorted rows.
+        shape: list[tuple[str, str]] = [("word", entity)]
         while self.position < len(tokens):
             word = self._peek_word()
             if word == "WHERE":
+                begin = self.position
                 self._next()
                 self._where()
+                shape.extend(self.tokens[begin : self.position])
             elif word == "ORDERBY" or word == "ORDER":
+                begin = self.position
                 self._next()
                 if self._peek_word() == "BY":
                     self._next()
                 self._orderby()
+                shape.extend(self.tokens[begin : self.position])
             elif word == "STARTPOSITION":
                 self._next()
                 self.start = max(1, self._int())
@@ -275,6 +283,9 @@ class ParsedQuery:
                 self.max_results = min(MAX_RESULTS, max(0, self._int()))
             else:
                 raise _query_error(f"Encountered {self.tokens[self.position][1]!r}")
+        self.shape: tuple[tuple[str, str], ...] = tuple(
+            (kind, value.upper() if kind == "word" else value) for kind, value in shape
+        )
 
     def _next(self) -> tuple[str, str]:
         if self.position >= len(self.tokens):
@@ -444,6 +455,8 @@ class QuickBooksSandbox:
         self._next_id: dict[str, int] = {name: 1 for name in ENTITY_NAMES}
         self._replays: dict[str, tuple[int, str]] = {}
         self._effects: list[Effect] = []
+        self._query_cache: OrderedDict[tuple[Any, ...], tuple[int, list[dict[str, Any]]]] = OrderedDict()
+        self.changed()
         # A new QBO company's defaults: an income account and the "Services" item posting to it.
         self.entities["Account"]["1"] = {
             "Id": "1",
@@ -514,6 +527,13 @@ class QuickBooksSandbox:
     def _now(self) -> datetime:
         return self.clock.now()
 
+    _version = 0
+
+    def changed(self) -> None:
+        """Bump the state version: cached query results are recomputed. Every write path calls it;
+        code that edits `entities` directly (tests) must call it too."""
+        self._version += 1
+
     def _stamp(self) -> str:
         return mapping.format_datetime(self._now())
 
@@ -526,6 +546,7 @@ class QuickBooksSandbox:
         return str(value)
 
     def _touch(self, record: dict[str, Any]) -> None:
+        self.changed()
         record["SyncToken"] = str(int(record.get("SyncToken", "0")) + 1)
         meta = record.setdefault("MetaData", {})
         meta["LastUpdatedTime"] = self._stamp()
@@ -615,8 +636,10 @@ class QuickBooksSandbox:
                 ids = [int(i) for i in self.entities[entity] if i.isdigit()]
                 self._next_id[entity] = max(ids, default=0) + 1
             self._recompute_customer_balances()
+            self.changed()
 
     def _recompute_customer_balances(self) -> None:
+        self.changed()
         totals: dict[str, Decimal] = {}
         for invoice in self.entities["Invoice"].values():
             customer_id = invoice["CustomerRef"]["value"]
@@ -733,6 +756,7 @@ class QuickBooksSandbox:
                 )
                 for e in data.get("effects", [])
             ]
+            self.changed()
             if data.get("authority"):
                 restored = OAuthAuthority.from_dict(data["authority"], clock=self.clock)
                 self.authority._access = restored._access
@@ -804,6 +828,9 @@ class QuickBooksSandbox:
                 status = 200
             except QboFault as fault:
                 body, status = {"Fault": fault.body()}, fault.status
+            finally:
+                if replayable or handler == self._send_route:
+                    self.changed()  # any write (even a refused batch item may have changed state)
             body["time"] = self._time()
             text = json_dumps(body)
             if request_id and status == 200:
@@ -895,16 +922,31 @@ class QuickBooksSandbox:
 
     def _run_query(self, text: str) -> dict[str, Any]:
         query = ParsedQuery(text)
-        rows = [r for r in self.entities[query.entity].values() if query.matches(r)]
+        rows = self._query_rows(query)
         if query.count:
             return {"totalCount": len(rows)}
-        rows.sort(key=_id_key)
-        for path, descending in reversed(query.order):
-            rows.sort(key=_sort_key(path), reverse=descending)
         page = rows[query.start - 1 : query.start - 1 + query.max_results]
         if not page:
             return {}
         return {query.entity: page, "startPosition": query.start, "maxResults": len(page)}
+
+    def _query_rows(self, query: ParsedQuery) -> list[dict[str, Any]]:
+        """The query's matching rows in answer order, computed once per state version and query shape
+        (paging clauses aside), so that page N of a big pull costs O(page), not O(rows)."""
+        key = (query.entity, query.shape)
+        cached = self._query_cache.get(key)
+        if cached is not None and cached[0] == self._version:
+            self._query_cache.move_to_end(key)
+            return cached[1]
+        rows = [r for r in self.entities[query.entity].values() if query.matches(r)]
+        rows.sort(key=_id_key)
+        for path, descending in reversed(query.order):
+            rows.sort(key=_sort_key(path), reverse=descending)
+        self._query_cache[key] = (self._version, rows)
+        self._query_cache.move_to_end(key)
+        while len(self._query_cache) > QUERY_CACHE_SIZE:
+            self._query_cache.popitem(last=False)
+        return rows
 
     def _company_info_route(self, request: SandboxRequest, match: re.Match[str]) -> dict[str, Any]:
         return {
@@ -1087,6 +1129,7 @@ class QuickBooksSandbox:
         return record
 
     def _base_record(self, entity: str) -> dict[str, Any]:
+        self.changed()
         stamp = self._stamp()
         return {
             "domain": "QBO",
@@ -1419,6 +1462,7 @@ class QuickBooksSandbox:
         return invoice
 
     def _delete(self, entity: str, record: dict[str, Any]) -> None:
+        self.changed()
         if entity == "Invoice" and record.get("LinkedTxn"):
             raise QboFault("6480", "Deletion failed", "This transaction is linked to other transactions")
         del self.entities[entity][record["Id"]]

@@ -21,7 +21,7 @@ import re
 import threading
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -75,6 +75,8 @@ _NAMESPACE = uuid.UUID("2f6f0a3e-5d4b-4b8e-9a57-0c1d2e3f4a5b")
 _GUID = r"[0-9a-fA-F-]{36}"
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
+LIST_CACHE_SIZE = 16  # filtered+sorted row lists kept for paging (one per list request shape)
+_PAGING_PARAMS = frozenset({"page", "pagesize"})
 SALES_ACCOUNT = {"AccountID": "5040915e-8ce7-4177-8d08-fde416232f18", "Code": "200"}
 BANK_ACCOUNT = {"AccountID": "bd9e85e0-0478-433d-ae9f-0b3c4f04bfe4", "Code": "090"}
 
@@ -485,6 +487,37 @@ class XeroSandbox:
         self._effects: list[Effect] = []
         self._invoice_seq = 0
         self._credit_seq = 0
+        self._list_cache: OrderedDict[tuple[Any, ...], tuple[int, list[Any]]] = OrderedDict()
+        self.changed()
+
+    _version = 0
+
+    def changed(self) -> None:
+        """Bump the state version: cached list results are recomputed. Every write path calls it;
+        code that edits the records directly (tests) must call it too."""
+        self._version += 1
+
+    def _listed(self, request: SandboxRequest, kind: str, compute: Callable[[], list[Any]]) -> list[Any]:
+        """A list request's filtered, ordered rows, computed once per state version and request
+        shape (paging aside; If-Modified-Since included), so page N costs O(page), not O(rows)."""
+        shape = tuple(
+            sorted(
+                (name, tuple(values))
+                for name, values in request.query.items()
+                if name.lower() not in _PAGING_PARAMS
+            )
+        )
+        key = (kind, request.headers.get("If-Modified-Since"), shape)
+        cached = self._list_cache.get(key)
+        if cached is not None and cached[0] == self._version:
+            self._list_cache.move_to_end(key)
+            return cached[1]
+        rows = compute()
+        self._list_cache[key] = (self._version, rows)
+        self._list_cache.move_to_end(key)
+        while len(self._list_cache) > LIST_CACHE_SIZE:
+            self._list_cache.popitem(last=False)
+        return rows
 
     # ------------------------------------------------------------ lifecycle
 
@@ -611,6 +644,7 @@ class XeroSandbox:
                     days = [self.payments[p].date for p in xi.payment_ids] + [c[2] for c in xi.credited]
                     xi.fully_paid_on = max(days) if days else xi.date
             self._invoice_seq = len(self.invoices)
+            self.changed()
 
     def _seed_invoice(self, invoice: Invoice, ceiling: datetime) -> None:
         xi = XInvoice(
@@ -1007,6 +1041,9 @@ class XeroSandbox:
                 response = validation_response([str(error)])
             except (json.JSONDecodeError, ValueError, TypeError, KeyError) as error:
                 response = validation_response([f"the request body could not be read: {error}"])
+            finally:
+                if request.method != "GET":
+                    self.changed()
             response.headers.update(self._rate_headers())
             return response
 
@@ -1154,23 +1191,29 @@ class XeroSandbox:
         contacts = self._csv(request, "ContactIDs")
         statuses = self._csv(request, "Statuses")
         numbers = self._csv(request, "InvoiceNumbers")
-        rows: list[XInvoice] = []
-        for xi in self.invoices.values():
-            if since is not None and xi.updated <= since:
-                continue
-            if ids is not None and xi.id.lower() not in ids:
-                continue
-            if contacts is not None and xi.contact_id.lower() not in contacts:
-                continue
-            if statuses is not None and xi.status.lower() not in statuses:
-                continue
-            if numbers is not None and xi.number.lower() not in numbers:
-                continue
-            if condition is not None and not condition(self._invoice_field(xi)):
-                continue
-            rows.append(xi)
-        self._order(request, rows, self._invoice_field)
-        return self._page(request, rows, self.render_invoice, "Invoices")
+
+        def compute() -> list[XInvoice]:
+            rows: list[XInvoice] = []
+            for xi in self.invoices.values():
+                if since is not None and xi.updated <= since:
+                    continue
+                if ids is not None and xi.id.lower() not in ids:
+                    continue
+                if contacts is not None and xi.contact_id.lower() not in contacts:
+                    continue
+                if statuses is not None and xi.status.lower() not in statuses:
+                    continue
+                if numbers is not None and xi.number.lower() not in numbers:
+                    continue
+                if condition is not None and not condition(self._invoice_field(xi)):
+                    continue
+                rows.append(xi)
+            self._order(request, rows, self._invoice_field)
+            return rows
+
+        return self._page(
+            request, self._listed(request, "Invoices", compute), self.render_invoice, "Invoices"
+        )
 
     def _invoice_or_none(self, match: re.Match[str]) -> XInvoice | None:
         return self.invoices.get(match["id"].lower())
@@ -1214,14 +1257,20 @@ class XeroSandbox:
         since = self._if_modified_since(request)
         where = request.param("where")
         condition = compile_where(where) if where else None
-        rows = [
-            xp
-            for xp in self.payments.values()
-            if (since is None or xp.updated > since)
-            and (condition is None or condition(self._payment_field(xp)))
-        ]
-        self._order(request, rows, self._payment_field)
-        return self._page(request, rows, self.render_payment, "Payments")
+
+        def compute() -> list[XPayment]:
+            rows = [
+                xp
+                for xp in self.payments.values()
+                if (since is None or xp.updated > since)
+                and (condition is None or condition(self._payment_field(xp)))
+            ]
+            self._order(request, rows, self._payment_field)
+            return rows
+
+        return self._page(
+            request, self._listed(request, "Payments", compute), self.render_payment, "Payments"
+        )
 
     def _get_contacts(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
         since = self._if_modified_since(request)
@@ -1229,29 +1278,41 @@ class XeroSandbox:
         condition = compile_where(where) if where else None
         ids = self._csv(request, "IDs")
         archived = (request.param("includeArchived") or "").lower() == "true"
-        rows = [
-            c
-            for c in self.contacts.values()
-            if (archived or c.status == "ACTIVE")
-            and (since is None or c.updated > since)
-            and (ids is None or c.id.lower() in ids)
-            and (condition is None or condition(self._contact_field(c)))
-        ]
-        self._order(request, rows, self._contact_field)
-        return self._page(request, rows, self.render_contact, "Contacts")
+
+        def compute() -> list[XContact]:
+            rows = [
+                c
+                for c in self.contacts.values()
+                if (archived or c.status == "ACTIVE")
+                and (since is None or c.updated > since)
+                and (ids is None or c.id.lower() in ids)
+                and (condition is None or condition(self._contact_field(c)))
+            ]
+            self._order(request, rows, self._contact_field)
+            return rows
+
+        return self._page(
+            request, self._listed(request, "Contacts", compute), self.render_contact, "Contacts"
+        )
 
     def _get_credit_notes(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
         since = self._if_modified_since(request)
         where = request.param("where")
         condition = compile_where(where) if where else None
-        rows = [
-            xc
-            for xc in self.credit_notes.values()
-            if (since is None or xc.updated > since)
-            and (condition is None or condition(self._credit_note_field(xc)))
-        ]
-        self._order(request, rows, self._credit_note_field)
-        return self._page(request, rows, self.render_credit_note, "CreditNotes")
+
+        def compute() -> list[XCreditNote]:
+            rows = [
+                xc
+                for xc in self.credit_notes.values()
+                if (since is None or xc.updated > since)
+                and (condition is None or condition(self._credit_note_field(xc)))
+            ]
+            self._order(request, rows, self._credit_note_field)
+            return rows
+
+        return self._page(
+            request, self._listed(request, "CreditNotes", compute), self.render_credit_note, "CreditNotes"
+        )
 
     # ------------------------------------------------------------ handlers: writes
 
@@ -1485,42 +1546,58 @@ class XeroSandbox:
         xi.updated = self._now()
         return xp
 
-    def _put_credit_notes(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
-        items = self._items(self._body(request), "CreditNotes")
-        created: list[XCreditNote] = []
-        for item in items:
-            if not isinstance(item, dict) or item.get("Type") not in ("ACCRECCREDIT", "ACCPAYCREDIT"):
-                raise XeroValidation(["CreditNote Type must be ACCRECCREDIT or ACCPAYCREDIT"])
-            contact = self._contact_of(item)
-            currency = str(item.get("CurrencyCode") or contact.currency or self.base_currency).upper()
-            lines = [(d, _money(a, currency)) for d, a in self._lines(item)]
-            status = str(item.get("Status") or "DRAFT")
-            if status not in ("DRAFT", "SUBMITTED", "AUTHORISED"):
-                raise XeroValidation([f"CreditNote Status {status} cannot be set when creating"])
-            self._credit_seq += 1
-            created.append(
-                XCreditNote(
-                    id=str(uuid.uuid4()),
-                    number=str(item.get("CreditNoteNumber") or f"CN-{self._credit_seq:05d}"),
-                    contact_id=contact.id,
-                    date=self._date_field(item, "Date", self.clock.today()),
-                    currency=currency,
-                    total=sum((a for _, a in lines), Decimal(0)),
-                    lines=lines,
-                    status=status,
-                    reference=str(item["Reference"]) if item.get("Reference") else None,
-                    updated=self._now(),
-                )
-            )
-        for xc in created:
-            self.credit_notes[xc.id] = xc
-        return json_response(
-            {
-                "Id": str(uuid.uuid4()),
-                "Status": "OK",
-                "CreditNotes": [self.render_credit_note(xc) for xc in created],
-            }
+    def _new_credit_note(self, item: Any) -> XCreditNote:
+        if not isinstance(item, dict) or item.get("Type") not in ("ACCRECCREDIT", "ACCPAYCREDIT"):
+            raise XeroValidation(["CreditNote Type must be ACCRECCREDIT or ACCPAYCREDIT"])
+        contact = self._contact_of(item)
+        currency = str(item.get("CurrencyCode") or contact.currency or self.base_currency).upper()
+        lines = [(d, _money(a, currency)) for d, a in self._lines(item)]
+        status = str(item.get("Status") or "DRAFT")
+        if status not in ("DRAFT", "SUBMITTED", "AUTHORISED"):
+            raise XeroValidation([f"CreditNote Status {status} cannot be set when creating"])
+        issued = self._date_field(item, "Date", self.clock.today())
+        self._credit_seq += 1
+        return XCreditNote(
+            id=str(uuid.uuid4()),
+            number=str(item.get("CreditNoteNumber") or f"CN-{self._credit_seq:05d}"),
+            contact_id=contact.id,
+            date=issued,
+            currency=currency,
+            total=sum((a for _, a in lines), Decimal(0)),
+            lines=lines,
+            status=status,
+            reference=str(item["Reference"]) if item.get("Reference") else None,
+            updated=self._now(),
         )
+
+    def _put_credit_notes(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
+        """Several credit notes per PUT; with summarizeErrors=false each is created or refused on its
+        own (HasErrors + ValidationErrors in its place), as Xero does; otherwise one refusal refuses all."""
+        items = self._items(self._body(request), "CreditNotes")
+        summarize = (request.param("summarizeErrors") or "true").lower() != "false"
+        results: list[tuple[XCreditNote | None, Any, list[str]]] = []
+        for item in items:
+            try:
+                results.append((self._new_credit_note(item), item, []))
+            except XeroValidation as error:
+                if summarize:
+                    raise
+                results.append((None, item, error.messages))
+        rendered: list[dict[str, Any]] = []
+        for xc, item, errors in results:
+            if xc is None:
+                echo = {
+                    k: item[k]
+                    for k in ("Type", "Reference", "Contact", "CurrencyCode", "Status")
+                    if isinstance(item, dict) and item.get(k) is not None
+                }
+                rendered.append(
+                    {**echo, "HasErrors": True, "ValidationErrors": [{"Message": m} for m in errors]}
+                )
+                continue
+            self.credit_notes[xc.id] = xc
+            rendered.append(self.render_credit_note(xc))
+        return json_response({"Id": str(uuid.uuid4()), "Status": "OK", "CreditNotes": rendered})
 
     def _put_allocations(self, request: SandboxRequest, match: re.Match[str]) -> SandboxResponse:
         xc = self.credit_notes.get(match["id"].lower())
@@ -1584,12 +1661,14 @@ class XeroSandbox:
 
     def add_payment(self, invoice_id: str, amount: Decimal, on: date) -> str:
         with self.lock:
+            self.changed()
             xi = self.invoices[invoice_id.lower()]
             return self._apply_payment(xi, Decimal(amount), on).id
 
     def modify_invoices(self, ids: Sequence[str]) -> None:
         """Simulate edits in Xero: the due date moves a week later; UpdatedDateUTC changes."""
         with self.lock:
+            self.changed()
             now = self._now()
             for invoice_id in ids:
                 xi = self.invoices[invoice_id.lower()]
@@ -1742,6 +1821,7 @@ class XeroSandbox:
             self._invoice_seq, self._credit_seq = data.get(
                 "seq", [len(self.invoices), len(self.credit_notes)]
             )
+            self.changed()
             if "authority" in data:
                 authority = OAuthAuthority.from_dict(data["authority"], clock=self.clock)
                 self.authority._access = authority._access

@@ -417,6 +417,13 @@ class XeroConnector:
                 chunk, self._write_fee_invoices([r for _, r in chunk]), strict=True
             ):
                 results[index] = result
+        notes = [(index, r) for index, r in enumerate(requests) if isinstance(r, CreditNoteRequest)]
+        for start in range(0, len(notes), size):
+            note_chunk = notes[start : start + size]
+            for (index, _), result in zip(
+                note_chunk, self._write_credit_notes([r for _, r in note_chunk]), strict=True
+            ):
+                results[index] = result
         for index, request in enumerate(requests):
             if index in results:
                 continue
@@ -449,7 +456,7 @@ class XeroConnector:
         if isinstance(request, Note):
             return self._note(request)
         if isinstance(request, CreditNoteRequest):
-            return self._credit_note(request)
+            return self._write_credit_notes([request])[0]
         raise RejectedByLedger(f"unknown write request {type(request).__name__}", connection=self.name)
 
     def _write_fee_invoices(self, requests: list[FeeInvoice]) -> list[WriteResult]:
@@ -557,35 +564,114 @@ class XeroConnector:
         )
         return WriteResult(request.key, WriteStatus.DONE, ledger_id=request.invoice_id)
 
-    def _credit_note(self, request: CreditNoteRequest) -> WriteResult:
+    def _write_credit_notes(self, requests: list[CreditNoteRequest]) -> list[WriteResult]:
+        """Credit notes in batches: one lookup of the batch's references (a note created by an
+        earlier attempt, perhaps in a batch of another composition, is reused, never created twice),
+        one PUT CreditNotes for the missing ones (Idempotency-Key derived from the batch's keys),
+        then one allocation per note (Xero allocates a credit note only through its own endpoint)."""
         from xero_python.accounting import CreditNotes
 
-        model = mapping.credit_note_model(
-            contact_id=request.customer_id,
-            currency=request.currency,
-            amount=request.amount,
-            description=request.description,
-            reference=self.credit_note_reference(request.key),
-            issue_date=request.issue_date,
-            account_code=self.account_code,
-        )
-        call = "PUT CreditNotes"
+        lookup = self._guarded(requests[0].key, lambda: self._existing_credit_notes(requests))
+        if lookup.status is not WriteStatus.DONE:
+            # a refused or failed read changed nothing: the requests can simply be sent again
+            return [WriteResult(r.key, WriteStatus.FAILED, error=lookup.error) for r in requests]
+        existing: dict[str, dict[str, Any]] = lookup.detail["notes"]
+        notes: dict[str, dict[str, Any]] = dict(existing)
+        results: dict[str, WriteResult] = {}
+        missing = [r for r in requests if r.key not in existing]
+        if missing:
+            models = [
+                mapping.credit_note_model(
+                    contact_id=r.customer_id,
+                    currency=r.currency,
+                    amount=r.amount,
+                    description=r.description,
+                    reference=self.credit_note_reference(r.key),
+                    issue_date=r.issue_date,
+                    account_code=self.account_code,
+                )
+                for r in missing
+            ]
+            key = batch_key([r.key for r in missing]) + "-create"
+            call = f"PUT CreditNotes ({len(missing)} credit note{'s' if len(missing) > 1 else ''})"
+
+            def send() -> WriteResult:
+                response = self._call(
+                    call,
+                    lambda: self.api.create_credit_notes(
+                        self.tenant_id,
+                        CreditNotes(credit_notes=models),
+                        summarize_errors=False,
+                        idempotency_key=key,
+                        **self._opts(),
+                    ),
+                    idempotent=True,
+                )
+                return WriteResult(
+                    key, WriteStatus.DONE, detail={"body": response.json(call=call, connection=self.name)}
+                )
+
+            batch = self._guarded(key, send)
+            created = (
+                (batch.detail["body"].get("CreditNotes") or []) if batch.status is WriteStatus.DONE else []
+            )
+            for position, request in enumerate(missing):
+                if batch.status is not WriteStatus.DONE:
+                    results[request.key] = WriteResult(request.key, batch.status, error=batch.error)
+                    continue
+                item = created[position] if position < len(created) else None
+                if not isinstance(item, dict) or (not item.get("HasErrors") and not item.get("CreditNoteID")):
+                    results[request.key] = WriteResult(
+                        request.key, WriteStatus.UNCERTAIN, error=f"[{self.name}] {call}: no CreditNoteID"
+                    )
+                elif item.get("HasErrors"):
+                    messages = "; ".join(
+                        str(e.get("Message"))
+                        for e in item.get("ValidationErrors") or ()
+                        if isinstance(e, dict)
+                    )
+                    results[request.key] = WriteResult(
+                        request.key,
+                        WriteStatus.FAILED,
+                        error=f"[{self.name}] {call}: Xero rejected the credit note: "
+                        f"{messages or 'no reason given'}",
+                    )
+                else:
+                    notes[request.key] = item
+        for request in requests:
+            if request.key in results:
+                continue
+            note = notes[request.key]
+            results[request.key] = self._guarded(request.key, lambda r=request, n=note: self._allocate(r, n))
+        return [results[r.key] for r in requests]
+
+    def _existing_credit_notes(self, requests: Sequence[CreditNoteRequest]) -> WriteResult:
+        """The live credit notes carrying these requests' references (one GET), by request key."""
+        call = f"GET CreditNotes (existing, {len(requests)} reference{'s' if len(requests) > 1 else ''})"
+        by_reference = {self.credit_note_reference(r.key): r.key for r in requests}
+        where = " OR ".join(f'Reference=="{reference}"' for reference in by_reference)
         response = self._call(
             call,
-            lambda: self.api.create_credit_notes(
-                self.tenant_id,
-                CreditNotes(credit_notes=[model]),
-                idempotency_key=f"{request.key}-create",
-                **self._opts(),
-            ),
+            lambda: self.api.get_credit_notes(self.tenant_id, where=where, **self._opts()),
             idempotent=True,
         )
-        notes = response.json(call=call, connection=self.name).get("CreditNotes") or []
-        note_id = notes[0].get("CreditNoteID") if notes and isinstance(notes[0], dict) else None
-        if not note_id:
-            return WriteResult(
-                request.key, WriteStatus.UNCERTAIN, error=f"[{self.name}] {call}: no CreditNoteID"
-            )
+        found: dict[str, dict[str, Any]] = {}
+        for raw in response.json(call=call, connection=self.name).get("CreditNotes") or ():
+            if not isinstance(raw, dict) or raw.get("Status") in ("VOIDED", "DELETED"):
+                continue
+            key = by_reference.get(str(raw.get("Reference") or ""))
+            if key is not None and raw.get("CreditNoteID"):
+                found.setdefault(key, raw)
+        return WriteResult(requests[0].key, WriteStatus.DONE, detail={"notes": found})
+
+    def _allocate(self, request: CreditNoteRequest, note: dict[str, Any]) -> WriteResult:
+        note_id = str(note["CreditNoteID"])
+        already = any(
+            isinstance(a, dict) and (a.get("Invoice") or {}).get("InvoiceID") == request.invoice_id
+            for a in note.get("Allocations") or ()
+        )
+        if already:
+            return WriteResult(request.key, WriteStatus.DONE, ledger_id=note_id)
         try:
             self._call(
                 f"PUT CreditNotes/{note_id}/Allocations",
