@@ -30,7 +30,7 @@ from connectors.base import (
 )
 from policies.actions import ActionKind, Charge, PlannedAction
 from policies.errors import RelanceError
-from policies.ledger import Invoice, LedgerSnapshot
+from policies.ledger import Invoice
 from policies.money import Money
 from sync.crashpoints import crashpoint
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from policies.config import Policy
     from sync.config import ConnectionConfig
     from sync.engine import ConnectionRun, RunOptions
-    from sync.store.repository import ActionRecord
+    from sync.store.repository import ActionRecord, LedgerView
     from sync.workspace import Workspace
 
 log = logging.getLogger("relance.apply")
@@ -95,8 +95,10 @@ class Applier:
     # ------------------------------------------------------------ data the effects need
 
     @cached_property
-    def snapshot(self) -> LedgerSnapshot:
-        return self.store.snapshot(self.connection.name)
+    def snapshot(self) -> LedgerView:
+        """The ledger in the snapshot's shape, read by id on demand (an LRU per entity), never loaded
+        whole: applying a few hundred actions must not cost the memory of a million invoices."""
+        return self.store.ledger_view(self.connection.name)
 
     def refresh_snapshot(self) -> None:
         self.__dict__.pop("snapshot", None)
@@ -241,14 +243,16 @@ class Applier:
         return False
 
     def apply(self, actions: Sequence[PlannedAction]) -> None:
-        statuses = {r.key: r for r in self.store.actions(self.connection.name)}
+        # Every action of the plan was recorded before this point: only planned (or failed, with
+        # attempts left) ones are due; done, in-flight, uncertain and superseded ones are not.
+        open_records = {
+            r.key: r for r in self.store.actions(self.connection.name, status=("planned", "failed"))
+        }
         pending = []
         for action in actions:
-            record = statuses.get(action.key)
-            if (
-                record is None
-                or record.status == "planned"
-                or (record.status == "failed" and record.attempts < self.options.max_attempts)
+            record = open_records.get(action.key)
+            if record is not None and (
+                record.status == "planned" or record.attempts < self.options.max_attempts
             ):
                 pending.append(action)
         self.refresh_snapshot()

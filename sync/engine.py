@@ -26,7 +26,9 @@ from sync.store.lease import LeaseBusy
 
 if TYPE_CHECKING:
     from connectors.base import Connector
+    from policies.actions import PlannedAction
     from policies.config import Policy
+    from policies.payment_plans import PaymentPlan
     from policies.planner import Plan
     from sync.config import ConnectionConfig
     from sync.store.repository import Store
@@ -150,7 +152,105 @@ def pull_into_store(
     return counts, quarantined
 
 
-def plan_for(store: Store, policy: Policy, name: str, today: date) -> Plan:
+def plan_for(store: Store, policy: Policy, name: str, today: date, *, batch: int = 5000) -> Plan:
+    """Today's plan for one connection, in bounded memory: `plan_day` runs on one batch of whole
+    customers at a time (`iter_plan_parts`) and the parts are merged. Same plan as a single pass
+    over the whole snapshot (`plan_from_snapshot`): every rule of `plan_day` is per customer."""
+    return merge_plans(list(iter_plan_parts(store, policy, name, today, batch=batch)))
+
+
+def iter_plan_parts(
+    store: Store, policy: Policy, name: str, today: date, *, batch: int = 5000
+) -> Iterable[Plan]:
+    """Plans of successive batches of whole customers (`Store.iter_plan_batches`): the invoices that
+    can yield an action or feed a rule, with their settlements and history. A caller may record each
+    part as it comes (a first run over a large ledger plans many actions); `merge_plans` of all the
+    parts is `plan_from_snapshot`."""
+    from policies.credit import SuggestionTracker
+    from policies.planner import plan_day
+
+    disputes = store.disputes(name, today)
+    pauses = store.pauses(name, today)
+    payment_plans = store.payment_plans(name)
+    if not _plans_within_their_customer(store, name, payment_plans):
+        # An invoice moved to another customer after its plan was agreed: the plan spans batches.
+        yield plan_from_snapshot(store, policy, name, today)
+        return
+    plans_of: dict[str, dict[str, PaymentPlan]] = {}
+    for plan in payment_plans.values():
+        plans_of.setdefault(plan.customer_id, {})[plan.id] = plan
+    rule = policy.credit.suggestion
+    paid_since = (
+        date.fromordinal(SuggestionTracker(policy.company.currency, today, rule).since_ordinal)
+        if rule.enabled
+        else None
+    )
+    for part in store.iter_plan_batches(
+        name, paid_since=paid_since, include_drafts=policy.credit.include_drafts, batch=batch
+    ):
+        plans = (
+            {
+                plan_id: plan
+                for customer_id in dict.fromkeys(invoice.customer_id for invoice in part.invoices)
+                for plan_id, plan in plans_of.get(customer_id, {}).items()
+            }
+            if plans_of
+            else None
+        )
+        yield plan_day(
+            policy=policy,
+            today=today,
+            customers=part.customers,
+            invoices=part.invoices,
+            settlements=part.settlements,
+            history=part.history,
+            disputes=disputes,
+            pauses=pauses,
+            payment_plans=plans,
+            connection=name,
+        )
+
+
+def _plans_within_their_customer(store: Store, name: str, plans: dict[str, PaymentPlan]) -> bool:
+    if not plans:
+        return True
+    owners = store.invoice_customers(name, [i for plan in plans.values() for i in plan.invoice_ids])
+    return all(
+        owners.get(invoice_id, plan.customer_id) == plan.customer_id
+        for plan in plans.values()
+        for invoice_id in plan.invoice_ids
+    )
+
+
+_KIND_RANK = {kind: index for index, kind in enumerate(ActionKind)}
+
+
+def _plan_order(action: PlannedAction) -> tuple[Any, ...]:
+    # plan_day's own order of actions
+    return (action.customer_id, action.currency, _KIND_RANK[action.kind], action.step or "", action.key)
+
+
+def merge_plans(parts: list[Plan]) -> Plan:
+    """One plan from the plans of disjoint sets of customers, ordered as `plan_day` orders one."""
+    from policies.planner import Plan
+
+    if len(parts) == 1:
+        return parts[0]
+    return Plan(
+        actions=tuple(sorted((a for part in parts for a in part.actions), key=_plan_order)),
+        superseded=tuple(sorted((a for part in parts for a in part.superseded), key=_plan_order)),
+        skipped=tuple(s for part in parts for s in part.skipped),
+        credit=tuple(sorted((b for part in parts for b in part.credit), key=lambda b: b.customer_id)),
+        suggestions=tuple(
+            sorted((s for part in parts for s in part.suggestions), key=lambda s: s.customer_id)
+        ),
+        warnings=tuple(dict.fromkeys(w for part in parts for w in part.warnings)),
+    )
+
+
+def plan_from_snapshot(store: Store, policy: Policy, name: str, today: date) -> Plan:
+    """The single pass over the whole stored ledger (memory grows with the ledger): the reference
+    `plan_for` is checked against, and its fallback when a payment plan spans customers."""
     from policies.planner import plan_day
 
     snapshot = store.snapshot(name)

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,7 +36,15 @@ from sqlalchemy.engine import Engine
 from connectors.base import Cursor, Page, Quarantined
 from policies.actions import ActionKind, Charge, DoneAction, PlannedAction
 from policies.errors import RelanceError
-from policies.ledger import Customer, Instalment, Invoice, InvoiceStatus, LedgerSnapshot
+from policies.ledger import (
+    Allocation,
+    Customer,
+    Instalment,
+    Invoice,
+    InvoiceStatus,
+    LedgerSnapshot,
+    Settlement,
+)
 from policies.payment_plans import PaymentPlan
 from sync.store import codec
 from sync.store import schema as t
@@ -45,6 +53,7 @@ from sync.store.db import StoreError, create_engine, parse_url, sqlite_path, upg
 HISTORY_STATUSES = ("done", "superseded", "in_flight", "uncertain")
 CLAIMABLE = ("planned", "failed")
 _CHUNK = 5000  # rows per executemany (bounded memory, well under SQLite's variable limit per row)
+_IN_CHUNK = 500  # ids per IN (...) list in streaming lookups
 
 
 def utcnow() -> datetime:
@@ -172,6 +181,168 @@ class AuditEntry:
     actor: str
     event: str
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- streaming views
+
+V = TypeVar("V")
+_MISSING: Any = object()
+
+
+class BatchLookup(Mapping[str, V]):
+    """What one plan batch knows, by id (customer or invoice): complete for the ids in `scope`
+    (absent = nothing), any other id is loaded on demand and remembered. Values are never None.
+
+    Always truthy, so `mapping or {}` keeps it (its misses would otherwise be lost)."""
+
+    __slots__ = ("_load", "_scope", "_values")
+
+    def __init__(self, values: dict[str, V], scope: set[str], load: Callable[[str], V | None]) -> None:
+        self._values = values
+        self._scope = scope
+        self._load = load
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        value = self._values.get(key)
+        if value is not None:
+            return value
+        if key in self._scope:
+            return default
+        loaded = self._load(key)
+        self._scope.add(key)
+        if loaded is None:
+            return default
+        self._values[key] = loaded
+        return loaded
+
+    def __getitem__(self, key: str) -> V:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value  # type: ignore[no-any-return]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key, _MISSING) is not _MISSING
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __bool__(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class PlanBatch:
+    """Invoices of whole customers, with what `plan_day` reads about them."""
+
+    invoices: list[Invoice]
+    customers: BatchLookup[Customer]
+    settlements: BatchLookup[list[Settlement]]
+    history: BatchLookup[list[DoneAction]]
+
+
+class _Streamed(Generic[V]):
+    """An iterable that queries afresh each time it is iterated."""
+
+    __slots__ = ("_make",)
+
+    def __init__(self, make: Callable[[], Iterator[V]]) -> None:
+        self._make = make
+
+    def __iter__(self) -> Iterator[V]:
+        return self._make()
+
+
+class LazyRecords(Mapping[str, V]):
+    """Records by id from the store on demand, with an LRU cache; iteration streams by pages."""
+
+    def __init__(
+        self,
+        fetch: Callable[[str], V | None],
+        stream: Callable[[], Iterator[V]],
+        count: Callable[[], int],
+        size: int,
+    ) -> None:
+        self._fetch = fetch
+        self._stream = stream
+        self._count = count
+        self._size = max(1, size)
+        self._cache: OrderedDict[str, V | None] = OrderedDict()
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        cache = self._cache
+        if key in cache:
+            cache.move_to_end(key)
+            value = cache[key]
+        else:
+            value = self._fetch(key)
+            cache[key] = value
+            if len(cache) > self._size:
+                cache.popitem(last=False)
+        return default if value is None else value
+
+    def __getitem__(self, key: str) -> V:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value  # type: ignore[no-any-return]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key, _MISSING) is not _MISSING
+
+    def __iter__(self) -> Iterator[str]:
+        return (record.id for record in self._stream())  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return self._count()
+
+    def values(self) -> _Streamed[V]:  # type: ignore[override]
+        return _Streamed(self._stream)
+
+    def items(self) -> _Streamed[tuple[str, V]]:  # type: ignore[override]
+        return _Streamed(lambda: ((record.id, record) for record in self._stream()))  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerView:
+    """A connection's ledger in the LedgerSnapshot's shape (customers, invoices, payments,
+    credit_notes mappings), read from the store on demand instead of held in memory."""
+
+    customers: LazyRecords[Customer]
+    invoices: LazyRecords[Invoice]
+    payments: LazyRecords[Any]
+    credit_notes: LazyRecords[Any]
+
+
+def _history_columns(a: sa.Table) -> tuple[sa.Column[Any], ...]:
+    return (
+        a.c.key,
+        a.c.kind,
+        a.c.invoice_ids,
+        a.c.step,
+        a.c.instalment,
+        a.c.charges,
+        a.c.planned_for,
+        a.c.created_at,
+        a.c.status,
+    )
+
+
+def _done_action(row: sa.Row[Any]) -> DoneAction:
+    kind = ActionKind(row.kind)
+    cancelled = row.status == "superseded" and kind is not ActionKind.SUPERSEDED
+    return DoneAction(
+        key=row.key,
+        kind=kind,
+        invoice_ids=tuple(row.invoice_ids),
+        step=row.step,
+        instalment=row.instalment,
+        charges=() if cancelled else codec.decode_charges(row.charges),
+        on=row.planned_for or row.created_at.date(),
+    )
 
 
 # ---------------------------------------------------------------- the store
@@ -457,6 +628,313 @@ class Store:
                 for entity, table in t.SNAPSHOT_TABLES.items()
             }
 
+    # ------------------------------------------------------------ streaming reads (bounded memory)
+    #
+    # The planner and the applier never need the whole ledger at once: `iter_plan_batches` pages
+    # through the invoices the planner can act on, whole customers at a time, each page with the
+    # customers, settlements and history of its own invoices; `ledger_view` looks records up by id
+    # on demand. Pages are keyset queries (no cursor left open between pages), so a page's consumer
+    # may query the store freely, on every backend and pool.
+
+    def iter_plan_batches(
+        self,
+        connection: str,
+        *,
+        paid_since: date | None,
+        include_drafts: bool,
+        batch: int = 5000,
+    ) -> Iterator[PlanBatch]:
+        """The invoices `plan_day` can act on, ordered by customer, in batches of about `batch`
+        invoices that never split a customer, each with its customers, settlements and history.
+
+        Streamed: open invoices (whatever their balance); paid ones issued on or after `paid_since`
+        (payment-history suggestions; None: suggestions are off) or with anything in the outbox
+        (thanks); drafts when the exposure counts them. Paid invoices older than that, voids and
+        drafts otherwise have no effect on a plan. The lookups of a batch answer for ids outside
+        it too (queried on demand): the planner's few post-pass lookups stay exact."""
+        inv = t.invoices
+        links = t.action_invoices
+        paid_clauses: list[sa.ColumnElement[bool]] = [
+            sa.exists().where(links.c.connection == inv.c.connection, links.c.invoice_id == inv.c.id)
+        ]
+        if paid_since is not None:
+            paid_clauses.append(inv.c.payload["issue_date"].as_string() >= paid_since.isoformat())
+        relevant = [inv.c.status == InvoiceStatus.OPEN.value]
+        relevant.append(sa.and_(inv.c.status == InvoiceStatus.PAID.value, sa.or_(*paid_clauses)))
+        if include_drafts:
+            relevant.append(inv.c.status == InvoiceStatus.DRAFT.value)
+        base = sa.select(inv.c.customer_id, inv.c.id, inv.c.payload).where(
+            inv.c.connection == connection, sa.or_(*relevant)
+        )
+        strays = self._cross_customer_allocations(connection)
+        after: str | None = None
+        while True:
+            page = base if after is None else base.where(inv.c.customer_id > after)
+            with self._read() as conn:
+                rows = conn.execute(page.order_by(inv.c.customer_id, inv.c.id).limit(batch)).all()
+                if len(rows) == batch:  # finish the last customer: a batch never splits one
+                    last_customer, last_id = rows[-1].customer_id, rows[-1].id
+                    rows.extend(
+                        conn.execute(
+                            base.where(inv.c.customer_id == last_customer, inv.c.id > last_id).order_by(
+                                inv.c.id
+                            )
+                        ).all()
+                    )
+            if not rows:
+                return
+            invoices = [codec.decode_invoice(row.payload) for row in rows]
+            yield self._plan_batch(connection, invoices, strays)
+            if len(rows) < batch:
+                return
+            after = rows[-1].customer_id
+
+    def _plan_batch(
+        self,
+        connection: str,
+        invoices: list[Invoice],
+        strays: Mapping[str, list[tuple[int, str, Any, Allocation]]],
+    ) -> PlanBatch:
+        owner = {invoice.id: invoice.customer_id for invoice in invoices}
+        customer_ids = list(dict.fromkeys(owner.values()))
+        with self._read() as conn:
+            customers = self._customers_by_id(conn, connection, customer_ids)
+            history = self._history_for_ids(conn, connection, list(owner))
+            payments = self._records_of_customers(conn, t.payments, "payment", connection, customer_ids)
+            notes = self._records_of_customers(conn, t.credit_notes, "credit_note", connection, customer_ids)
+        # Same order as settlements_by_invoice before its sort (payments, then credit notes): each
+        # (record, invoice) pair comes from exactly one side, the record's customer or the strays.
+        found: dict[str, list[Settlement]] = defaultdict(list)
+        for order, records in ((0, payments), (1, notes)):
+            source = "payment" if order == 0 else "credit_note"
+            for record in records:
+                for allocation in record.allocations:
+                    if owner.get(allocation.invoice_id) == record.customer_id:
+                        found[allocation.invoice_id].append(
+                            Settlement(record.date, allocation.amount, source, record.id)
+                        )
+            for invoice_id in owner:
+                for stray_order, stray_source, stray, allocation in strays.get(invoice_id, ()):
+                    if stray_order == order and owner[invoice_id] != stray.customer_id:
+                        found[invoice_id].append(
+                            Settlement(stray.date, allocation.amount, stray_source, stray.id)
+                        )
+        for items in found.values():
+            items.sort(key=lambda s: (s.date, s.source_id))
+        return PlanBatch(
+            invoices=invoices,
+            customers=BatchLookup(customers, set(customer_ids), lambda i: self.customer(connection, i)),
+            settlements=BatchLookup(
+                dict(found), set(owner), lambda i: self.settlements_for(connection, [i]).get(i)
+            ),
+            history=BatchLookup(history, set(owner), lambda i: self.history_for(connection, [i]).get(i)),
+        )
+
+    def _cross_customer_allocations(
+        self, connection: str
+    ) -> dict[str, list[tuple[int, str, Any, Allocation]]]:
+        """Payments and credit notes allocated to an invoice of another customer (a parent paying for
+        a sub-customer): invoice id -> (0 payment | 1 credit note, source, record, allocation). Found
+        in SQL (allocations are JSON); usually none."""
+        result: dict[str, list[tuple[int, str, Any, Allocation]]] = defaultdict(list)
+        with self._read() as conn:
+            for order, (entity, table) in enumerate(
+                (("payment", t.payments), ("credit_note", t.credit_notes))
+            ):
+                decode = codec.DECODERS[entity]
+                sql = self._cross_customer_sql(table.name)
+                for (payload,) in conn.exec_driver_sql(sql, (connection,)):
+                    record = decode(json.loads(payload) if isinstance(payload, str | bytes) else payload)
+                    for allocation in record.allocations:
+                        result[allocation.invoice_id].append((order, entity, record, allocation))
+        return dict(result)
+
+    def _cross_customer_sql(self, table: str) -> str:
+        if self.dialect == "sqlite":
+            # CROSS JOIN fixes SQLite's join order: allocations first, then each invoice by its key
+            # (left free, it scans the invoices for every payment).
+            return (
+                f"SELECT r.payload FROM {table} AS r WHERE r.connection = ? AND EXISTS ("
+                "SELECT 1 FROM json_each(r.payload, '$.allocations') AS a CROSS JOIN invoices AS i "
+                "ON i.connection = r.connection AND i.id = json_extract(a.value, '$[0]') "
+                "WHERE i.customer_id <> r.customer_id)"
+            )
+        return (
+            f"SELECT r.payload FROM {table} AS r WHERE r.connection = %s AND EXISTS ("
+            "SELECT 1 FROM json_array_elements(r.payload::json -> 'allocations') AS a(value) "
+            "JOIN invoices AS i ON i.connection = r.connection AND i.id = (a.value ->> 0) "
+            "WHERE i.customer_id <> r.customer_id)"
+        )
+
+    def _records_of_customers(
+        self, conn: sa.Connection, table: sa.Table, entity: str, connection: str, customer_ids: Sequence[str]
+    ) -> list[Any]:
+        decode = codec.DECODERS[entity]
+        records = []
+        for start in range(0, len(customer_ids), _IN_CHUNK):
+            chunk = list(customer_ids[start : start + _IN_CHUNK])
+            query = sa.select(table.c.payload).where(
+                table.c.connection == connection, table.c.customer_id.in_(chunk)
+            )
+            records.extend(decode(payload) for payload in conn.execute(query).scalars())
+        return records
+
+    def _customers_by_id(
+        self, conn: sa.Connection, connection: str, ids: Sequence[str]
+    ) -> dict[str, Customer]:
+        c = t.customers
+        result: dict[str, Customer] = {}
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = list(ids[start : start + _IN_CHUNK])
+            query = sa.select(c.c.id, c.c.payload).where(c.c.connection == connection, c.c.id.in_(chunk))
+            for row_id, payload in conn.execute(query):
+                result[row_id] = codec.decode_customer(payload)
+        return result
+
+    def _history_for_ids(
+        self, conn: sa.Connection, connection: str, invoice_ids: Sequence[str]
+    ) -> dict[str, list[DoneAction]]:
+        a, links = t.actions, t.action_invoices
+        result: dict[str, list[DoneAction]] = defaultdict(list)
+        shared: dict[str, DoneAction] = {}  # one object per action, as in `history`
+        for start in range(0, len(invoice_ids), _IN_CHUNK):
+            chunk = list(invoice_ids[start : start + _IN_CHUNK])
+            query = (
+                sa.select(links.c.invoice_id, *_history_columns(a))
+                .select_from(links.join(a, a.c.key == links.c.key))
+                .where(
+                    links.c.connection == connection,
+                    links.c.invoice_id.in_(chunk),
+                    a.c.connection == connection,
+                    a.c.status.in_(HISTORY_STATUSES),
+                )
+                .order_by(a.c.created_at, a.c.key)
+            )
+            for row in conn.execute(query):
+                done = shared.get(row.key)
+                if done is None:
+                    done = shared[row.key] = _done_action(row)
+                result[row.invoice_id].append(done)
+        return dict(result)
+
+    def invoice_customers(self, connection: str, invoice_ids: Sequence[str]) -> dict[str, str]:
+        """Invoice id -> its customer id, for the ids stored."""
+        inv = t.invoices
+        ids = list(dict.fromkeys(invoice_ids))
+        result: dict[str, str] = {}
+        with self._read() as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                query = sa.select(inv.c.id, inv.c.customer_id).where(
+                    inv.c.connection == connection, inv.c.id.in_(ids[start : start + _IN_CHUNK])
+                )
+                result.update({row.id: row.customer_id for row in conn.execute(query)})
+        return result
+
+    def history_for(self, connection: str, invoice_ids: Sequence[str]) -> dict[str, list[DoneAction]]:
+        """`history` restricted to some invoices (same lists, same order)."""
+        with self._read() as conn:
+            return self._history_for_ids(conn, connection, list(dict.fromkeys(invoice_ids)))
+
+    def customers_by_id(self, connection: str, ids: Sequence[str]) -> dict[str, Customer]:
+        with self._read() as conn:
+            return self._customers_by_id(conn, connection, list(dict.fromkeys(ids)))
+
+    def settlements_for(self, connection: str, invoice_ids: Collection[str]) -> dict[str, list[Settlement]]:
+        """`settlements_by_invoice` restricted to some invoices, found through the allocations in SQL
+        (a scan of payments and credit notes: for the odd lookup, not for a loop)."""
+        wanted = set(invoice_ids)
+        found: dict[str, list[Settlement]] = defaultdict(list)
+        with self._read() as conn:
+            for entity, table in (("payment", t.payments), ("credit_note", t.credit_notes)):
+                decode = codec.DECODERS[entity]
+                for payload in self._payloads_allocated_to(conn, table.name, connection, sorted(wanted)):
+                    record = decode(payload)
+                    for allocation in record.allocations:
+                        if allocation.invoice_id in wanted:
+                            found[allocation.invoice_id].append(
+                                Settlement(record.date, allocation.amount, entity, record.id)
+                            )
+        for items in found.values():
+            items.sort(key=lambda s: (s.date, s.source_id))
+        return dict(found)
+
+    def _payloads_allocated_to(
+        self, conn: sa.Connection, table: str, connection: str, invoice_ids: list[str]
+    ) -> Iterator[Any]:
+        if not invoice_ids:
+            return
+        if self.dialect == "sqlite":
+            marks = ", ".join("?" for _ in invoice_ids)
+            sql = (
+                f"SELECT r.payload FROM {table} AS r WHERE r.connection = ? AND EXISTS (SELECT 1 FROM "
+                "json_each(r.payload, '$.allocations') AS a "
+                f"WHERE json_extract(a.value, '$[0]') IN ({marks}))"
+            )
+        else:
+            marks = ", ".join("%s" for _ in invoice_ids)
+            sql = (
+                f"SELECT r.payload FROM {table} AS r WHERE r.connection = %s AND EXISTS (SELECT 1 FROM "
+                f"json_array_elements(r.payload::json -> 'allocations') AS a(value) "
+                f"WHERE (a.value ->> 0) IN ({marks}))"
+            )
+        for (payload,) in conn.exec_driver_sql(sql, (connection, *invoice_ids)):
+            yield json.loads(payload) if isinstance(payload, str | bytes) else payload
+
+    def ledger_view(self, connection: str, *, cache_size: int = 4096) -> LedgerView:
+        """The snapshot's shape without the snapshot: records by id on demand (an LRU of
+        `cache_size` per entity), `values()` streamed page by page."""
+        return LedgerView(
+            customers=LazyRecords(
+                lambda i: self.customer(connection, i),
+                lambda: self.iter_records(connection, "customer"),
+                lambda: self.counts(connection)["customer"],
+                cache_size,
+            ),
+            invoices=LazyRecords(
+                lambda i: self.invoice(connection, i),
+                lambda: self.iter_records(connection, "invoice"),
+                lambda: self.counts(connection)["invoice"],
+                cache_size,
+            ),
+            payments=LazyRecords(
+                lambda i: self._record_by_id(connection, "payment", i),
+                lambda: self.iter_records(connection, "payment"),
+                lambda: self.counts(connection)["payment"],
+                cache_size,
+            ),
+            credit_notes=LazyRecords(
+                lambda i: self._record_by_id(connection, "credit_note", i),
+                lambda: self.iter_records(connection, "credit_note"),
+                lambda: self.counts(connection)["credit_note"],
+                cache_size,
+            ),
+        )
+
+    def _record_by_id(self, connection: str, entity: str, record_id: str) -> Any:
+        table = t.SNAPSHOT_TABLES[entity]
+        with self._read() as conn:
+            payload = conn.execute(
+                sa.select(table.c.payload).where(table.c.connection == connection, table.c.id == record_id)
+            ).scalar_one_or_none()
+        return None if payload is None else codec.DECODERS[entity](payload)
+
+    def iter_records(self, connection: str, entity: str, *, page: int = 2000) -> Iterator[Any]:
+        """Every record of one entity, by id, one keyset page at a time (nothing held open between
+        pages, so the caller may query the store while iterating)."""
+        table = t.SNAPSHOT_TABLES[entity]
+        decode = codec.DECODERS[entity]
+        query = sa.select(table.c.id, table.c.payload).where(table.c.connection == connection)
+        after: str | None = None
+        while True:
+            selected = query if after is None else query.where(table.c.id > after)
+            with self._read() as conn:
+                rows = conn.execute(selected.order_by(table.c.id).limit(page)).all()
+            for row in rows:
+                yield decode(row.payload)
+            if len(rows) < page:
+                return
+            after = rows[-1].id
+
     # ------------------------------------------------------------ the outbox: recording
 
     @staticmethod
@@ -720,31 +1198,13 @@ class Store:
     def history(self, connection: str) -> dict[str, list[DoneAction]]:
         """What the planner must not repeat, by invoice id (done, superseded, in_flight, uncertain)."""
         a = t.actions
-        query = sa.select(
-            a.c.key,
-            a.c.kind,
-            a.c.invoice_ids,
-            a.c.step,
-            a.c.instalment,
-            a.c.charges,
-            a.c.planned_for,
-            a.c.created_at,
-            a.c.status,
-        ).where(a.c.connection == connection, a.c.status.in_(HISTORY_STATUSES))
+        query = sa.select(*_history_columns(a)).where(
+            a.c.connection == connection, a.c.status.in_(HISTORY_STATUSES)
+        )
         result: dict[str, list[DoneAction]] = defaultdict(list)
         with self._read() as conn:
             for row in conn.execute(query.order_by(a.c.created_at, a.c.key)):
-                kind = ActionKind(row.kind)
-                cancelled = row.status == "superseded" and kind is not ActionKind.SUPERSEDED
-                done = DoneAction(
-                    key=row.key,
-                    kind=kind,
-                    invoice_ids=tuple(row.invoice_ids),
-                    step=row.step,
-                    instalment=row.instalment,
-                    charges=() if cancelled else codec.decode_charges(row.charges),
-                    on=row.planned_for or row.created_at.date(),
-                )
+                done = _done_action(row)
                 for invoice_id in dict.fromkeys(row.invoice_ids):
                     result[invoice_id].append(done)
         return dict(result)
