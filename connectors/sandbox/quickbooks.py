@@ -45,6 +45,7 @@ from connectors.sandbox.server import (
     RequestLog,
     Route,
     SandboxClock,
+    SandboxLifecycle,
     SandboxRequest,
     SandboxResponse,
     SandboxServer,
@@ -390,7 +391,7 @@ def _sort_key(path: str) -> Callable[[dict[str, Any]], tuple[int, Any]]:
 # ---------------------------------------------------------------- the sandbox
 
 
-class QuickBooksSandbox:
+class QuickBooksSandbox(SandboxLifecycle):
     """The QBO v3 API subset relance uses, stateful, over real HTTP (implements SandboxControl)."""
 
     ledger = "quickbooks"
@@ -490,24 +491,6 @@ class QuickBooksSandbox:
         self._next_id["Item"] = 2
 
     # ------------------------------------------------------------ lifecycle
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self.server.start(host, port)
-        return self.base_url
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> QuickBooksSandbox:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def root_url(self) -> str:
-        return self.server.url
 
     @property
     def base_url(self) -> str:

@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, runtime_checkable
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from requests.structures import CaseInsensitiveDict
@@ -760,6 +760,34 @@ class Effect:
     amount: Decimal | None
     at: datetime
     detail: str = ""
+
+
+class SandboxLifecycle:
+    """Start/stop and URLs shared by the ledger sandboxes (they set `self.server`)."""
+
+    server: SandboxServer
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self.server.start(host, port)
+        return self.base_url
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def root_url(self) -> str:
+        return self.server.url
+
+    @property
+    def base_url(self) -> str:  # the API root the SDK appends resource paths to
+        raise NotImplementedError
 
 
 @runtime_checkable

@@ -38,6 +38,7 @@ from connectors.sandbox.server import (
     RequestLog,
     Route,
     SandboxClock,
+    SandboxLifecycle,
     SandboxRequest,
     SandboxResponse,
     SandboxServer,
@@ -407,7 +408,7 @@ def _not_found() -> SandboxResponse:
 # ---------------------------------------------------------------- the sandbox
 
 
-class XeroSandbox:
+class XeroSandbox(SandboxLifecycle):
     """The Xero Accounting API subset relance uses, stateful, over real HTTP (SandboxControl)."""
 
     ledger = "xero"
@@ -520,24 +521,6 @@ class XeroSandbox:
         return rows
 
     # ------------------------------------------------------------ lifecycle
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self.server.start(host, port)
-        return self.base_url
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> XeroSandbox:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def root_url(self) -> str:
-        return self.server.url
 
     @property
     def base_url(self) -> str:
