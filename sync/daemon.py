@@ -161,6 +161,7 @@ def run_daemon(
     rng = random.Random()
     done_cycles = 0
     code = 0
+    last_health: dict[str, Any] | None = None
     log.info("daemon started", extra={"data": {"config": str(ws.config_path), "pid": os.getpid()}})
     while not stop():
         started = clock()
@@ -183,23 +184,24 @@ def run_daemon(
             log.log(level, "connection synced", extra={"data": {"connection": run.name, **run.to_json()}})
         done_cycles += 1
         next_at = schedule.next_run(clock(), rng)
-        write_health(
-            health,
-            {
-                "status": "ok" if code == 0 else ("partial" if code == 3 else "error"),
-                "pid": os.getpid(),
-                "cycles": done_cycles,
-                "last_run_started": started.isoformat(),
-                "last_run_finished": clock().isoformat(),
-                "next_run": None if once or stop() else next_at.isoformat(),
-                "error": failure,
-                "connections": {
-                    run.name: {"ok": run.ok, "applied": run.applied, "errors": run.errors[:5]} for run in runs
-                },
+        last_health = {
+            "status": "ok" if code == 0 else ("partial" if code == 3 else "error"),
+            "pid": os.getpid(),
+            "cycles": done_cycles,
+            "last_run_started": started.isoformat(),
+            "last_run_finished": clock().isoformat(),
+            "next_run": None if once or stop() else next_at.isoformat(),
+            "error": failure,
+            "connections": {
+                run.name: {"ok": run.ok, "applied": run.applied, "errors": run.errors[:5]} for run in runs
             },
-        )
+        }
+        write_health(health, last_health)
         if once or (cycles is not None and done_cycles >= cycles):
             break
         stop.wait((next_at - clock()).total_seconds())
+    if stop() and last_health is not None and last_health["next_run"] is not None:
+        # Stopped by a signal after the cycle's health was written: no next run will happen.
+        write_health(health, {**last_health, "next_run": None, "stopped": True})
     log.info("daemon stopped", extra={"data": {"cycles": done_cycles}})
     return code
