@@ -31,7 +31,6 @@ from connectors.base import (
 from policies.actions import ActionKind, Charge, PlannedAction
 from policies.errors import RelanceError
 from policies.ledger import Invoice
-from policies.money import Money
 from sync.crashpoints import crashpoint
 
 if TYPE_CHECKING:
@@ -419,7 +418,3 @@ class Applier:
         return action.kind in LEDGER_KINDS or (
             action.kind is ActionKind.REMINDER and action.channel == "ledger_email"
         )
-
-
-def money(amount: Decimal, currency: str) -> Money:
-    return Money(amount, currency)

@@ -14,11 +14,11 @@ import socket
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from connectors.base import ConnectorError, DayLimitReached, PullMode
+from connectors.base import DayLimitReached, PullMode
 from policies.actions import ActionKind
 from policies.errors import RelanceError
 from policies.ledger import settlements_by_invoice
@@ -380,13 +380,3 @@ def exit_code(runs: Iterable[ConnectionRun]) -> int:
     if not failed:
         return 0
     return 1 if failed == len(runs) else 3
-
-
-def describe_error(error: Exception) -> str:
-    if isinstance(error, ConnectorError | RelanceError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -1236,65 +1236,57 @@ class XeroSandbox(SandboxLifecycle):
             "Details": record.details,
         }
 
-    def _get_payments(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
+    def _list(
+        self,
+        request: SandboxRequest,
+        entity: str,
+        records: Iterable[Any],
+        field: Callable[[Any], Callable[[str], Any]],
+        render: Callable[[Any], dict[str, Any]],
+        keep: Callable[[Any], bool] = lambda _: True,
+    ) -> SandboxResponse:
+        """GET of a list: If-Modified-Since, the where subset, order, then one page of the cached rows."""
         since = self._if_modified_since(request)
         where = request.param("where")
         condition = compile_where(where) if where else None
 
-        def compute() -> list[XPayment]:
+        def compute() -> list[Any]:
             rows = [
-                xp
-                for xp in self.payments.values()
-                if (since is None or xp.updated > since)
-                and (condition is None or condition(self._payment_field(xp)))
+                row
+                for row in records
+                if keep(row)
+                and (since is None or row.updated > since)
+                and (condition is None or condition(field(row)))
             ]
-            self._order(request, rows, self._payment_field)
+            self._order(request, rows, field)
             return rows
 
-        return self._page(
-            request, self._listed(request, "Payments", compute), self.render_payment, "Payments"
+        return self._page(request, self._listed(request, entity, compute), render, entity)
+
+    def _get_payments(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
+        return self._list(
+            request, "Payments", self.payments.values(), self._payment_field, self.render_payment
         )
 
     def _get_contacts(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
-        since = self._if_modified_since(request)
-        where = request.param("where")
-        condition = compile_where(where) if where else None
         ids = self._csv(request, "IDs")
         archived = (request.param("includeArchived") or "").lower() == "true"
-
-        def compute() -> list[XContact]:
-            rows = [
-                c
-                for c in self.contacts.values()
-                if (archived or c.status == "ACTIVE")
-                and (since is None or c.updated > since)
-                and (ids is None or c.id.lower() in ids)
-                and (condition is None or condition(self._contact_field(c)))
-            ]
-            self._order(request, rows, self._contact_field)
-            return rows
-
-        return self._page(
-            request, self._listed(request, "Contacts", compute), self.render_contact, "Contacts"
+        return self._list(
+            request,
+            "Contacts",
+            self.contacts.values(),
+            self._contact_field,
+            self.render_contact,
+            keep=lambda c: (archived or c.status == "ACTIVE") and (ids is None or c.id.lower() in ids),
         )
 
     def _get_credit_notes(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
-        since = self._if_modified_since(request)
-        where = request.param("where")
-        condition = compile_where(where) if where else None
-
-        def compute() -> list[XCreditNote]:
-            rows = [
-                xc
-                for xc in self.credit_notes.values()
-                if (since is None or xc.updated > since)
-                and (condition is None or condition(self._credit_note_field(xc)))
-            ]
-            self._order(request, rows, self._credit_note_field)
-            return rows
-
-        return self._page(
-            request, self._listed(request, "CreditNotes", compute), self.render_credit_note, "CreditNotes"
+        return self._list(
+            request,
+            "CreditNotes",
+            self.credit_notes.values(),
+            self._credit_note_field,
+            self.render_credit_note,
         )
 
     # ------------------------------------------------------------ handlers: writes
