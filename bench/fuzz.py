@@ -45,7 +45,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from policies.errors import PolicyError, RelanceError
+from policies.model.errors import PolicyError, RelanceError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "policies"
@@ -396,8 +396,8 @@ def check_policy(text: str) -> str:
 def plan_small_ledger(policy: Any) -> None:
     """A policy that parses must also plan: a few invoices (due soon, due today, 20 and 400 days late),
     a B2B and a B2C customer, planned on one day. RelanceError is a clear message; anything else escapes."""
-    from policies.ledger import Customer, CustomerKind, Invoice, InvoiceStatus
-    from policies.money import Money
+    from policies.model.ledger import Customer, CustomerKind, Invoice, InvoiceStatus
+    from policies.model.money import Money
     from policies.planner import plan_day
 
     today = date(2026, 4, 15)
@@ -777,7 +777,7 @@ ENTITIES = ("invoice", "payment", "customer", "credit_note")
 def _finite_decimal(value: Any, where: str, currency: str = "EUR") -> None:
     """Finite, and usable: the engine rounds every amount to the minor unit (1E+400 is finite but
     cannot be quantized at Decimal's default precision, so it would crash the planner later)."""
-    from policies.money import round_half_up
+    from policies.model.money import round_half_up
 
     assert isinstance(value, Decimal), f"{where}: {value!r} is not a Decimal"
     assert value.is_finite(), f"{where}: {value!r} is not finite"
@@ -788,7 +788,7 @@ def _finite_decimal(value: Any, where: str, currency: str = "EUR") -> None:
 
 
 def _money(value: Any, where: str) -> None:
-    from policies.money import Money
+    from policies.model.money import Money
 
     assert isinstance(value, Money), f"{where}: {value!r} is not Money"
     assert isinstance(value.currency, str) and re.fullmatch(r"[A-Z]{3}", value.currency), (
@@ -810,7 +810,7 @@ def _header_safe(value: Any, where: str) -> None:
 
 def check_sane(record: Any) -> None:
     """A record that survived mapping holds only values the engine can trust."""
-    from policies.ledger import CreditNote, Customer, Invoice, Payment
+    from policies.model.ledger import CreditNote, Customer, Invoice, Payment
 
     if isinstance(record, Customer):
         assert record.id, "customer without id"

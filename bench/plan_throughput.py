@@ -22,10 +22,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from policies.actions import DoneAction, PlannedAction
-from policies.ledger import Customer, CustomerKind, Invoice, InvoiceStatus, Settlement
 from policies.loader import load_policy
-from policies.money import Money
+from policies.model.actions import DoneAction, PlannedAction
+from policies.model.ledger import Customer, CustomerKind, Invoice, InvoiceStatus, Settlement
+from policies.model.money import Money
 from policies.planner import Plan, plan_day
 
 POLICY = Path(__file__).resolve().parents[1] / "examples" / "policies" / "fr-b2b.yaml"

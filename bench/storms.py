@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.pulls import LocalSandbox, consume, history_from, open_connector
-from policies.errors import RelanceError
+from policies.model.errors import RelanceError
 
 RETRY_AFTER = 0.05  # seconds: the storm runs fast; the connector still honours the header
 

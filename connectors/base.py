@@ -14,8 +14,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from policies.errors import RelanceError
-from policies.ledger import CreditNote, Customer, Invoice, Payment
+from policies.model.errors import RelanceError
+from policies.model.ledger import CreditNote, Customer, Invoice, Payment
 
 Entity = Literal["customer", "invoice", "payment", "credit_note"]
 ENTITIES: tuple[Entity, ...] = ("customer", "invoice", "payment", "credit_note")
@@ -41,6 +41,11 @@ class ConnectorError(RelanceError):
         self.connection = connection
         self.call = call
         self.retryable = retryable
+
+
+class ConnectionSetupError(RelanceError):
+    """A connection cannot be set up: key file, token store, client secret, OAuth endpoints or
+    account id missing or unreadable. The message names the file or setting and the fix."""
 
 
 class AuthError(ConnectorError):

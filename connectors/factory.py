@@ -8,11 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from connectors.base import AuthError, Connector
+from connectors.base import AuthError, ConnectionSetupError, Connector
 from connectors.limits import limiter_for
 from connectors.oauth import OAuthEndpoints, refresher_for, resolve_endpoints
 from connectors.tokens import TokenProvider, Tokens, TokenStore
-from policies.errors import ConfigError
 
 if TYPE_CHECKING:
     from sync.config import ConnectionConfig
@@ -23,7 +22,7 @@ def client_secret_for(conn: ConnectionConfig, secrets: TokenStore) -> str | None
     if conn.client_secret_env:
         value = os.environ.get(conn.client_secret_env, "").strip()
         if not value:
-            raise ConfigError(
+            raise ConnectionSetupError(
                 f"[{conn.name}] client_secret_env names ${conn.client_secret_env}, which is not set",
                 hint=f"export {conn.client_secret_env}=... before running relance",
             )
@@ -89,7 +88,7 @@ def open_connector(
     account_id = conn.account_id or stored.account_id
     if not account_id:
         what = "realm_id" if conn.ledger == "quickbooks" else "tenant_id"
-        raise ConfigError(
+        raise ConnectionSetupError(
             f"[{conn.name}] no {what} for this connection",
             hint=f"add {what}: to the connection in relance.yaml, or run `relance connect` again",
         )
@@ -115,7 +114,7 @@ def open_connector(
         factory = XeroConnector
         kwargs.update(tenant_id=account_id)
     else:  # pragma: no cover - the config model only allows the two ledgers
-        raise ConfigError(f"[{conn.name}] unknown ledger {conn.ledger!r}")
+        raise ConnectionSetupError(f"[{conn.name}] unknown ledger {conn.ledger!r}")
     if clock is not None and _accepts(factory, "clock"):
         kwargs["clock"] = clock
     base_wait = os.environ.get(RETRY_BASE_WAIT_ENV)
@@ -123,6 +122,8 @@ def open_connector(
         try:
             kwargs["retry_base_wait"] = float(base_wait)
         except ValueError:
-            raise ConfigError(f"${RETRY_BASE_WAIT_ENV}={base_wait!r} is not a number of seconds") from None
+            raise ConnectionSetupError(
+                f"${RETRY_BASE_WAIT_ENV}={base_wait!r} is not a number of seconds"
+            ) from None
     connector: Connector = factory(**kwargs)
     return connector

@@ -28,9 +28,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
-from connectors.base import AuthError, ConnectorError, LedgerUnavailable
+from connectors.base import AuthError, ConnectionSetupError, ConnectorError, LedgerUnavailable
 from connectors.tokens import RefreshRejected, Tokens
-from policies.errors import ConfigError
 
 QUICKBOOKS_DISCOVERY_PRODUCTION = "https://developer.api.intuit.com/.well-known/openid_configuration"
 QUICKBOOKS_DISCOVERY_SANDBOX = "https://developer.api.intuit.com/.well-known/openid_sandbox_configuration"
@@ -101,7 +100,7 @@ def resolve_endpoints(
             token_url=f"{XERO_IDENTITY_DEFAULT}/connect/token",
             connections_url=connections,
         )
-    raise ConfigError(f"unknown ledger {ledger!r}", hint="use quickbooks or xero")
+    raise ConnectionSetupError(f"unknown ledger {ledger!r}", hint="use quickbooks or xero")
 
 
 # ---------------------------------------------------------------- QuickBooks (intuitlib)
@@ -243,7 +242,7 @@ def refresher_for(
         return _quickbooks_refresher(client_id, client_secret, endpoints)
     if ledger == "xero":
         return _xero_refresher(client_id, client_secret, endpoints)
-    raise ConfigError(f"unknown ledger {ledger!r}", hint="use quickbooks or xero")
+    raise ConnectionSetupError(f"unknown ledger {ledger!r}", hint="use quickbooks or xero")
 
 
 # ---------------------------------------------------------------- authorization-code flow
@@ -336,7 +335,7 @@ def run_authorization_flow(
         try:
             server = HTTPServer(("127.0.0.1", port), BaseHTTPRequestHandler)
         except OSError as error:
-            raise ConfigError(
+            raise ConnectionSetupError(
                 f"cannot listen on 127.0.0.1:{port} for the OAuth redirect ({error.strerror})",
                 hint="choose another --port, or use --paste",
             ) from None
@@ -360,7 +359,7 @@ def run_authorization_flow(
             }
             consent_url = f"{endpoints.authorize_url}?{urlencode(params)}"
         else:
-            raise ConfigError(f"unknown ledger {ledger!r}", hint="use quickbooks or xero")
+            raise ConnectionSetupError(f"unknown ledger {ledger!r}", hint="use quickbooks or xero")
 
         echo(f"Open this URL to authorise relance:\n  {consent_url}")
         if browser is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from policies.errors import ConfigError
+from connectors.base import ConnectionSetupError
 
 KEY_ENV = "RELANCE_SECRET_KEY"
 KEY_FILE_NAME = ".relance.key"
@@ -21,7 +21,7 @@ def _check_key(key: bytes, origin: str) -> bytes:
     try:
         Fernet(key)
     except (ValueError, TypeError):
-        raise ConfigError(
+        raise ConnectionSetupError(
             f"{origin} is not a valid Fernet key",
             hint='generate one with: python -c "from cryptography.fernet import Fernet; '
             'print(Fernet.generate_key().decode())"',
@@ -41,7 +41,7 @@ def load_key(config_dir: Path) -> bytes:
     except FileExistsError:
         return _check_key(path.read_bytes().strip(), str(path))
     except OSError as error:
-        raise ConfigError(f"{path}: cannot create the secret key file ({error.strerror})") from None
+        raise ConnectionSetupError(f"{path}: cannot create the secret key file ({error.strerror})") from None
     key = Fernet.generate_key()
     with os.fdopen(fd, "wb") as handle:
         handle.write(key)
@@ -63,7 +63,7 @@ class SecretBox:
         try:
             return self._fernet.decrypt(ciphertext.encode("ascii")).decode("utf-8")
         except (InvalidToken, ValueError):
-            raise ConfigError(
+            raise ConnectionSetupError(
                 "cannot decrypt stored secrets with the current key",
                 hint=f"use the {KEY_ENV} or {KEY_FILE_NAME} the tokens were saved with, "
                 "or run `relance connect` again",

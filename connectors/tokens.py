@@ -21,9 +21,8 @@ from typing import Any
 
 from filelock import FileLock
 
-from connectors.base import AuthError
+from connectors.base import AuthError, ConnectionSetupError
 from connectors.secrets import SecretBox
-from policies.errors import ConfigError
 
 
 class RefreshRejected(Exception):
@@ -143,13 +142,15 @@ class TokenStore:
         except FileNotFoundError:
             return {"version": 1, "connections": {}}
         except OSError as error:
-            raise ConfigError(f"{self.path}: cannot read the token store ({error.strerror})") from None
+            raise ConnectionSetupError(
+                f"{self.path}: cannot read the token store ({error.strerror})"
+            ) from None
         try:
             data = json.loads(raw)
             if not isinstance(data, dict) or not isinstance(data.get("connections"), dict):
                 raise ValueError("unexpected layout")
         except ValueError:
-            raise ConfigError(
+            raise ConnectionSetupError(
                 f"{self.path}: the token store is damaged",
                 hint="remove it and run `relance connect` again for each connection",
             ) from None

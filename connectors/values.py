@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 
-from policies.money import round_half_up
+from policies.model.money import round_half_up
 
 log = logging.getLogger("relance.connectors.values")
 

@@ -34,7 +34,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from policies.ledger import Customer, CustomerKind
+from policies.model.ledger import Customer, CustomerKind
 
 if TYPE_CHECKING:
     from policies.interest import InterestTerms

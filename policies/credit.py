@@ -24,9 +24,9 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from policies.actions import ActionKind, PlannedAction, action_key
-from policies.ledger import Customer, Invoice, InvoiceStatus, Settlement
-from policies.money import Money, round_half_up
+from policies.model.actions import ActionKind, PlannedAction, action_key
+from policies.model.ledger import Customer, Invoice, InvoiceStatus, Settlement
+from policies.model.money import Money, round_half_up
 
 HUNDRED = Decimal(100)
 MIN_DECIDED = 3  # fewer settled invoices than this is not a history

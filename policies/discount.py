@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from policies.ledger import Invoice, Settlement
-from policies.money import Money, quantum, round_half_up
+from policies.model.ledger import Invoice, Settlement
+from policies.model.money import Money, quantum, round_half_up
 
 HUNDRED = Decimal(100)
 

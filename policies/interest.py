@@ -56,9 +56,9 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Any, Literal, NamedTuple
 
-from policies.errors import RelanceError
-from policies.ledger import Settlement
-from policies.money import Money, to_decimal
+from policies.model.errors import RelanceError
+from policies.model.ledger import Settlement
+from policies.model.money import Money, to_decimal
 from policies.rates import (
     RateLookup,
     RateRow,

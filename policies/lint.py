@@ -12,8 +12,8 @@ from datetime import date
 from decimal import Decimal
 
 from policies.config import DEFAULT_LADDER, Ladder, Law, Policy
-from policies.errors import RelanceError
-from policies.ledger import CustomerKind
+from policies.model.errors import RelanceError
+from policies.model.ledger import CustomerKind
 from policies.rates import fr_legal_rate, half_year_label
 
 Loc = tuple[str | int, ...]
@@ -266,8 +266,8 @@ class PolicyReport:
 
 def check_policy_text(text: str, source: str, *, today: date) -> PolicyReport:
     """Validate and lint policy YAML text (pure: the caller reads the file)."""
-    from policies.errors import PolicyError
     from policies.loader import line_for, parse_policy_with_lines
+    from policies.model.errors import PolicyError
 
     try:
         policy, lines = parse_policy_with_lines(text, source)

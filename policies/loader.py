@@ -25,7 +25,7 @@ from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.reader import ReaderError
 
 from policies.config import Policy
-from policies.errors import PolicyError
+from policies.model.errors import PolicyError
 
 Loc = tuple[str | int, ...]
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from policies.ledger import Instalment
-from policies.money import Money, minor_unit, round_half_up
+from policies.model.ledger import Instalment
+from policies.model.money import Money, minor_unit, round_half_up
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """The planning engine: for every invoice on one day, what must happen and why. Pure: no I/O, no clock.
 
 `plan_day` turns the ledger state, the policy and the history of what was already done into a `Plan`
-of actions, each with a deterministic key (`policies.actions.action_key`) and a human reason.
+of actions, each with a deterministic key (`policies.model.actions.action_key`) and a human reason.
 
 Rules (issue #2, section 4), and the choices made where the issue leaves room:
 
@@ -50,7 +50,6 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from policies.actions import ActionKind, Charge, DoneAction, PlannedAction, action_key
 from policies.credit import (
     CreditBreach,
     ExposureBuilder,
@@ -62,8 +61,9 @@ from policies.credit import (
 )
 from policies.discount import discount_offer, discount_taken
 from policies.ladder import CompiledLadder, StepSpec, choose, positions_done
-from policies.ledger import Customer, CustomerKind, Invoice, InvoiceStatus, Settlement
-from policies.money import Money, round_half_up
+from policies.model.actions import ActionKind, Charge, DoneAction, PlannedAction, action_key
+from policies.model.ledger import Customer, CustomerKind, Invoice, InvoiceStatus, Settlement
+from policies.model.money import Money, round_half_up
 from policies.payment_plans import PaymentPlan, PlanState, evaluate_plan, plans_by_invoice
 
 if TYPE_CHECKING:

@@ -19,8 +19,8 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, NamedTuple
 
-from policies.errors import RelanceError
-from policies.money import to_decimal
+from policies.model.errors import RelanceError
+from policies.model.money import to_decimal
 
 TABLE_NAMES: tuple[str, ...] = ("ecb_mro", "de_basiszins", "boe_bank_rate", "fr_taux_legal")
 OVERRIDE_SOURCE = "policy override (interest.rates)"

@@ -28,9 +28,9 @@ from connectors.base import (
     WriteResult,
     WriteStatus,
 )
-from policies.actions import ActionKind, Charge, PlannedAction
-from policies.errors import RelanceError
-from policies.ledger import Invoice
+from policies.model.actions import ActionKind, Charge, PlannedAction
+from policies.model.errors import RelanceError
+from policies.model.ledger import Invoice
 from sync.crashpoints import crashpoint
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from policies.errors import RelanceError
+from policies.model.errors import RelanceError
 from sync.commands import connections, interest, operations, planning, policy_tools, sandbox
 
 

@@ -22,7 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from policies.errors import ConfigError, PolicyError
+from policies.model.errors import PolicyError
+from sync.errors import ConfigError
 
 ENV_BASE_URL = {"quickbooks": "RELANCE_QUICKBOOKS_BASE_URL", "xero": "RELANCE_XERO_BASE_URL"}
 DEFAULT_BASE_URL = {

@@ -20,7 +20,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from policies.errors import ConfigError, RelanceError
+from policies.model.errors import RelanceError
+from sync.errors import ConfigError
 
 log = logging.getLogger("relance.daemon")
 

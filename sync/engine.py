@@ -19,15 +19,15 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from connectors.base import DayLimitReached, PullMode
-from policies.actions import ActionKind
-from policies.errors import RelanceError
-from policies.ledger import settlements_by_invoice
+from policies.model.actions import ActionKind
+from policies.model.errors import RelanceError
+from policies.model.ledger import settlements_by_invoice
 from sync.store.lease import LeaseBusy
 
 if TYPE_CHECKING:
     from connectors.base import Connector
-    from policies.actions import PlannedAction
     from policies.config import Policy
+    from policies.model.actions import PlannedAction
     from policies.payment_plans import PaymentPlan
     from policies.planner import Plan
     from sync.config import ConnectionConfig

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connectors.base import WriteStatus
-from policies.actions import ActionKind, PlannedAction
-from policies.errors import RelanceError
-from policies.ledger import Customer, LedgerSnapshot
+from policies.model.actions import ActionKind, PlannedAction
+from policies.model.errors import RelanceError
+from policies.model.ledger import Customer, LedgerSnapshot
 
 if TYPE_CHECKING:
     from policies.config import Policy

@@ -9,8 +9,8 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from policies.errors import RelanceError
-from policies.ledger import Customer, Instalment, Invoice
+from policies.model.errors import RelanceError
+from policies.model.ledger import Customer, Instalment, Invoice
 
 if TYPE_CHECKING:
     from sync.workspace import Workspace

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from policies.ledger import Invoice, InvoiceStatus, LedgerSnapshot, Settlement, settlements_by_invoice
+from policies.model.ledger import Invoice, InvoiceStatus, LedgerSnapshot, Settlement, settlements_by_invoice
 
 if TYPE_CHECKING:
     from sync.store.repository import ActionRecord

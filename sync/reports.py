@@ -13,8 +13,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from policies.ledger import Invoice, InvoiceStatus, LedgerSnapshot
-from policies.money import round_half_up
+from policies.model.ledger import Invoice, InvoiceStatus, LedgerSnapshot
+from policies.model.money import round_half_up
 
 # Collectability by days late (seed 003, Commercial Law League survey figures): the chance of
 # collecting falls about one point per week once late; 26% are never paid at 90 days; under 50%

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from policies.errors import ConfigError
+from sync.errors import ConfigError
 
 CONFIG_TEMPLATE = """\
 # relance configuration. Every key is documented in the README ("relance.yaml").

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from policies.errors import ConfigError
+from sync.errors import ConfigError
 
 if TYPE_CHECKING:
     from connectors.base import Connector

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from policies.actions import ActionKind, Charge, PlannedAction
-from policies.errors import RelanceError
-from policies.ledger import Customer, CustomerKind, Invoice, InvoiceStatus
-from policies.money import Money
+from policies.model.actions import ActionKind, Charge, PlannedAction
+from policies.model.errors import RelanceError
+from policies.model.ledger import Customer, CustomerKind, Invoice, InvoiceStatus
+from policies.model.money import Money
 from sync.channels.context import CompanyInfo, NoticeContext, build_context
 from sync.channels.handover import HANDOVER_COLUMNS, task_entry, write_handover
 

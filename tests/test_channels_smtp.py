@@ -15,7 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-from policies.errors import RelanceError
+from policies.model.errors import RelanceError
 from sync.channels.render import RenderedNotice
 from sync.channels.transports import (
     FileTransport,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from policies.actions import ActionKind, PlannedAction
+from policies.model.actions import ActionKind, PlannedAction
 from sandboxes import SandboxWorkspace, build_workspace
 from sync.cli import cli
 from sync.reports import BUCKETS

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from policies.errors import ConfigError
 from sync.config import (
     AppConfig,
     ConnectionConfig,
@@ -15,6 +14,7 @@ from sync.config import (
     save_config,
     upsert_connection,
 )
+from sync.errors import ConfigError
 
 GOOD = """\
 # relance for Acme

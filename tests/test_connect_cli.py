@@ -29,9 +29,9 @@ from connectors.sandbox.server import (
 )
 from connectors.secrets import KEY_ENV, SecretBox, load_key
 from connectors.tokens import Tokens, TokenStore
-from policies.errors import ConfigError
 from sync.cli import cli
 from sync.config import load_config
+from sync.errors import ConfigError
 
 ENV = (
     "RELANCE_QUICKBOOKS_BASE_URL",

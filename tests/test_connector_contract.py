@@ -46,7 +46,7 @@ from connectors.quickbooks import connector as qbo
 from connectors.secrets import SecretBox, load_key
 from connectors.tokens import TokenProvider, Tokens, TokenStore
 from connectors.xero import connector as xero
-from policies.ledger import Invoice, LedgerSnapshot
+from policies.model.ledger import Invoice, LedgerSnapshot
 from sandboxes import company, make_sandbox
 
 TODAY = date(2026, 3, 2)

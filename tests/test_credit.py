@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from policies.actions import ActionKind
 from policies.config import CustomerSettings
 from policies.credit import breach_action, check_limit, exposure_by_customer, suggest_limit
-from policies.ledger import Customer, Invoice, InvoiceStatus, Settlement
 from policies.loader import parse_policy
-from policies.money import Money
+from policies.model.actions import ActionKind
+from policies.model.ledger import Customer, Invoice, InvoiceStatus, Settlement
+from policies.model.money import Money
 from policies.planner import plan_day
 from test_planner import POLICY_YAML
 

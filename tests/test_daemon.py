@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from policies.errors import ConfigError
 from sandboxes import SandboxWorkspace, build_workspace
 from sync.cli import cli, main
 from sync.daemon import Schedule, StopFlag, run_daemon
+from sync.errors import ConfigError
 from sync.workspace import Workspace
 
 TODAY = date(2026, 3, 2)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from policies.actions import ActionKind, DoneAction
 from policies.discount import discount_offer, discount_taken
-from policies.ledger import Customer, Instalment, Invoice, InvoiceStatus, Settlement
 from policies.loader import parse_policy
-from policies.money import Money
+from policies.model.actions import ActionKind, DoneAction
+from policies.model.ledger import Customer, Instalment, Invoice, InvoiceStatus, Settlement
+from policies.model.money import Money
 from policies.payment_plans import PaymentPlan, equal_instalments, evaluate_plan
 from policies.planner import plan_day
 from test_planner import POLICY_YAML, as_history, merge

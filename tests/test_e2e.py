@@ -24,8 +24,8 @@ import pytest
 
 from conftest import PG_ENV, PG_SKIP, fresh_postgres_database
 from policies.interest import compute_interest
-from policies.ledger import InvoiceStatus, settlements_by_invoice
-from policies.money import Money
+from policies.model.ledger import InvoiceStatus, settlements_by_invoice
+from policies.model.money import Money
 from sandboxes import build_workspace
 from sync.engine import RunOptions, run_sync
 from sync.queries import set_dispute, set_pause

@@ -19,8 +19,8 @@ from bench.fuzz import (
     policy_texts,
     tolerating_known_gaps,
 )
-from policies.errors import PolicyError
 from policies.loader import parse_policy
+from policies.model.errors import PolicyError
 
 FUZZ = settings(
     max_examples=150,

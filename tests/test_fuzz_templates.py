@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ is not an installed package
 from bench.fuzz import check_headers, header_inputs, tolerating_known_gaps
-from policies.actions import ActionKind, PlannedAction
-from policies.errors import RelanceError
-from policies.ledger import Customer, CustomerKind, Invoice, InvoiceStatus
-from policies.money import Money
+from policies.model.actions import ActionKind, PlannedAction
+from policies.model.errors import RelanceError
+from policies.model.ledger import Customer, CustomerKind, Invoice, InvoiceStatus
+from policies.model.money import Money
 from sync.channels import Renderer, build_context, compose_email, render_notice
 from sync.channels.context import CompanyInfo, NoticeContext
 from sync.channels.render import RenderedNotice

@@ -18,8 +18,8 @@ from bench.fuzz import QUICKBOOKS_TEMPLATES, XERO_TEMPLATES, example_texts, plan
 from connectors.quickbooks.mapping import map_records as map_quickbooks
 from connectors.values import AMOUNT_LIMIT, address_problem, checked_amount, header_safe_name
 from connectors.xero.mapping import map_records as map_xero
-from policies.errors import PolicyError, RelanceError
 from policies.loader import parse_policy
+from policies.model.errors import PolicyError, RelanceError
 from sync.channels import compose_email
 from sync.channels.render import RenderedNotice
 

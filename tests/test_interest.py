@@ -13,10 +13,10 @@ from decimal import Decimal
 import pytest
 from click.testing import CliRunner
 
-from policies.errors import RelanceError
 from policies.interest import InterestTerms, compensation, compute_interest
-from policies.ledger import Settlement
-from policies.money import Money
+from policies.model.errors import RelanceError
+from policies.model.ledger import Settlement
+from policies.model.money import Money
 from sync.cli import cli
 
 FR = InterestTerms(law="fr")

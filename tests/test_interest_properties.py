@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policies.interest import InterestTerms, compute_interest
-from policies.ledger import Settlement
-from policies.money import Money
+from policies.model.ledger import Settlement
+from policies.model.money import Money
 
 SETTINGS = settings(max_examples=200, deadline=None)
 

@@ -8,11 +8,11 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policies.actions import ActionKind, DoneAction
 from policies.ladder import CompiledLadder, StepSpec, choose
-from policies.ledger import Customer, Invoice, InvoiceStatus
 from policies.loader import parse_policy
-from policies.money import Money
+from policies.model.actions import ActionKind, DoneAction
+from policies.model.ledger import Customer, Invoice, InvoiceStatus
+from policies.model.money import Money
 from policies.planner import plan_day
 from test_planner import POLICY_YAML, as_history, merge
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from policies.actions import ActionKind, PlannedAction
-from policies.errors import RelanceError
+from policies.model.actions import ActionKind, PlannedAction
+from policies.model.errors import RelanceError
 from sync.store import LeaseBusy, open_store
 from sync.store.repository import Store
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from policies.actions import ActionKind, Charge, DoneAction, PlannedAction
-from policies.ledger import Customer, CustomerKind, Invoice, InvoiceStatus, Settlement
 from policies.loader import parse_policy
-from policies.money import Money
+from policies.model.actions import ActionKind, Charge, DoneAction, PlannedAction
+from policies.model.ledger import Customer, CustomerKind, Invoice, InvoiceStatus, Settlement
+from policies.model.money import Money
 from policies.planner import Plan, plan_day
 from sync.cli import cli
 
@@ -514,8 +514,8 @@ def test_cli_plan_bad_invoice_names_item_and_field(tmp_path, mutate, expected):
 
 
 def test_plan_from_json_rejects_non_json(tmp_path):
-    from policies.errors import RelanceError
     from policies.loader import load_policy
+    from policies.model.errors import RelanceError
     from sync.commands.planning import plan_from_json
 
     with pytest.raises(RelanceError, match=r"invoices.json:1: not valid JSON"):

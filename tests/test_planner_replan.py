@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from policies.actions import ActionKind, DoneAction, PlannedAction
-from policies.ledger import Customer, Invoice, InvoiceLine, InvoiceStatus
 from policies.loader import parse_policy
-from policies.money import Money
+from policies.model.actions import ActionKind, DoneAction, PlannedAction
+from policies.model.ledger import Customer, Invoice, InvoiceLine, InvoiceStatus
+from policies.model.money import Money
 from policies.planner import plan_day
 from test_planner import POLICY_YAML
 

@@ -18,10 +18,10 @@ from policies.config import (
     Law,
     Policy,
 )
-from policies.errors import PolicyError
-from policies.ledger import Customer, CustomerKind
 from policies.lint import check_policy_text, lint_policy
 from policies.loader import load_policy, parse_policy
+from policies.model.errors import PolicyError
+from policies.model.ledger import Customer, CustomerKind
 from sync.commands.policy_tools import policy_schema
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "policies"

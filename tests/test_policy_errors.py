@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from policies.errors import PolicyError, RelanceError
 from policies.loader import load_policy, parse_policy
+from policies.model.errors import PolicyError, RelanceError
 
 BROKEN = Path(__file__).parent / "broken_policies"
 

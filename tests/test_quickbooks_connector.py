@@ -33,7 +33,7 @@ from connectors.quickbooks.connector import QuickBooksConnector
 from connectors.sandbox.quickbooks import QuickBooksSandbox
 from connectors.secrets import SecretBox, load_key
 from connectors.tokens import TokenProvider, Tokens, TokenStore
-from policies.ledger import LedgerSnapshot
+from policies.model.ledger import LedgerSnapshot
 
 TODAY = date(2026, 3, 2)
 HISTORY_FROM = date(2024, 3, 2)

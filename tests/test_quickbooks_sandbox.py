@@ -17,7 +17,7 @@ from connectors.quickbooks.errors import parse_fault
 from connectors.sandbox.generator import generate_company
 from connectors.sandbox.quickbooks import QuickBooksSandbox
 from connectors.sandbox.server import SandboxControl, json_dumps
-from policies.ledger import InvoiceStatus
+from policies.model.ledger import InvoiceStatus
 
 TODAY = date(2026, 3, 2)
 

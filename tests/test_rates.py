@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from policies.errors import RelanceError
+from policies.model.errors import RelanceError
 from policies.rates import (
     TABLE_NAMES,
     RateRow,

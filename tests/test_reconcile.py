@@ -10,8 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.base import Page
-from policies.actions import ActionKind, Charge, PlannedAction
-from policies.ledger import (
+from policies.model.actions import ActionKind, Charge, PlannedAction
+from policies.model.ledger import (
     Allocation,
     Customer,
     Invoice,
@@ -20,7 +20,7 @@ from policies.ledger import (
     Payment,
     Settlement,
 )
-from policies.money import Money
+from policies.model.money import Money
 from sync.reconcile import paid_on_date, reconcile_connection
 from sync.store import Store
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from policies.ledger import Invoice, InvoiceStatus, LedgerSnapshot
-from policies.money import Money
+from policies.model.ledger import Invoice, InvoiceStatus, LedgerSnapshot
+from policies.model.money import Money
 from sync.reports import BUCKETS, aging, bucket_for, collectability, days_sales_outstanding
 
 AS_OF = date(2026, 6, 30)

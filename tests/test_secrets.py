@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from connectors.base import AuthError
+from connectors.base import AuthError, ConnectionSetupError
 from connectors.oauth import OAuthEndpoints, refresher_for
 from connectors.sandbox.server import OAuthAuthority, SandboxServer, oauth_routes
 from connectors.secrets import KEY_ENV, KEY_FILE_NAME, SecretBox, load_key
 from connectors.tokens import RefreshRejected, TokenProvider, Tokens, TokenStore
-from policies.errors import ConfigError
 
 ACCESS = "at-SECRET-ACCESS-VALUE-123"
 REFRESH = "rt-SECRET-REFRESH-VALUE-456"
@@ -51,7 +50,7 @@ def test_env_key_wins_and_bad_env_key_is_a_clear_error(
     assert load_key(tmp_path) == env_key
     assert not (tmp_path / KEY_FILE_NAME).exists()
     monkeypatch.setenv(KEY_ENV, "not-a-key")
-    with pytest.raises(ConfigError, match=KEY_ENV):
+    with pytest.raises(ConnectionSetupError, match=KEY_ENV):
         load_key(tmp_path)
 
 
@@ -75,7 +74,7 @@ def test_store_encrypts_tokens_and_client_secret(tmp_path: Path) -> None:
 def test_wrong_key_cannot_read_the_store(tmp_path: Path) -> None:
     make_store(tmp_path).save("acme", tokens())
     other = TokenStore(tmp_path / "tokens.enc.json", SecretBox(Fernet.generate_key()))
-    with pytest.raises(ConfigError, match="cannot decrypt"):
+    with pytest.raises(ConnectionSetupError, match="cannot decrypt"):
         other.get("acme")
 
 

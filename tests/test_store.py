@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.base import Cursor, Page, Quarantined
-from policies.actions import ActionKind, Charge, PlannedAction
-from policies.ledger import (
+from policies.model.actions import ActionKind, Charge, PlannedAction
+from policies.model.ledger import (
     Allocation,
     CreditNote,
     Customer,
@@ -22,7 +22,7 @@ from policies.ledger import (
     InvoiceStatus,
     Payment,
 )
-from policies.money import Money
+from policies.model.money import Money
 from policies.payment_plans import PaymentPlan
 from sync.store import Store, StoreError
 from sync.store import schema as t

@@ -12,9 +12,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from connectors.base import Page
-from policies.actions import ActionKind, PlannedAction
-from policies.ledger import Invoice, InvoiceStatus
-from policies.money import Money
+from policies.model.actions import ActionKind, PlannedAction
+from policies.model.ledger import Invoice, InvoiceStatus
+from policies.model.money import Money
 from sync.store import StoreError, open_store
 from sync.store import schema as t
 from sync.store.db import MIGRATIONS, create_engine, current_revision, head_revision, upgrade

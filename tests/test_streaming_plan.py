@@ -22,7 +22,8 @@ import pytest
 
 from connectors.base import Page
 from connectors.sandbox.generator import iter_company
-from policies.ledger import (
+from policies.loader import load_policy
+from policies.model.ledger import (
     Allocation,
     CreditNote,
     Customer,
@@ -31,8 +32,7 @@ from policies.ledger import (
     Payment,
     settlements_by_invoice,
 )
-from policies.loader import load_policy
-from policies.money import Money
+from policies.model.money import Money
 from policies.payment_plans import PaymentPlan
 from policies.planner import Plan
 from sync.engine import iter_plan_parts, plan_for, plan_from_snapshot
@@ -141,7 +141,7 @@ def _extras(store: Store) -> None:
     covered = open_by_customer[planned][:2]
     balance = sum((i.balance.amount for i in covered), Decimal(0))
     first = (balance / 2).quantize(Decimal("0.01"))
-    from policies.ledger import Instalment
+    from policies.model.ledger import Instalment
 
     store.add_payment_plan(
         NAME,
@@ -324,7 +324,7 @@ def test_cross_customer_payment_settles_in_its_batch(ledger: Store) -> None:
 
 def test_plan_spanning_customers_falls_back_to_the_snapshot(ledger: Store) -> None:
     """An invoice moved to another customer after its payment plan: still the reference plan."""
-    from policies.ledger import Instalment
+    from policies.model.ledger import Instalment
 
     policy = load_policy(POLICIES / "fr-b2b.yaml")
     ledger.set_payment_plan_status("plan-x", "cancelled")

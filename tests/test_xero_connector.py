@@ -37,7 +37,7 @@ from connectors.sandbox.xero import XeroSandbox
 from connectors.secrets import SecretBox
 from connectors.tokens import TokenProvider, Tokens, TokenStore
 from connectors.xero.connector import XeroConnector, batch_key
-from policies.ledger import CustomerKind, InvoiceStatus, LedgerSnapshot
+from policies.model.ledger import CustomerKind, InvoiceStatus, LedgerSnapshot
 
 TODAY = date(2026, 3, 2)
 HISTORY_FROM = TODAY - timedelta(days=800)  # before every generated record (540 days of history)

@@ -29,7 +29,7 @@ from typing import Any
 
 from connectors.base import Entity, Quarantined
 from connectors.values import checked_amount, header_safe_name, usable_email_addresses
-from policies.ledger import (
+from policies.model.ledger import (
     Allocation,
     CreditNote,
     Customer,
@@ -39,7 +39,7 @@ from policies.ledger import (
     InvoiceStatus,
     Payment,
 )
-from policies.money import Money, minor_unit
+from policies.model.money import Money, minor_unit
 
 FEE_MARKER = "[relance fee]"
 NOTES_PREFIX = "relance:"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from policies.ledger import (
+from policies.model.ledger import (
     Allocation,
     CreditNote,
     Customer,
@@ -27,7 +27,7 @@ from policies.ledger import (
     InvoiceStatus,
     Payment,
 )
-from policies.money import Money, minor_unit
+from policies.model.money import Money, minor_unit
 
 TERMS_DAYS = (30, 45, 60)
 DISPUTED_TAG = "disputed"

@@ -56,7 +56,7 @@ from connectors.sandbox.server import (
     text_response,
     write_json_atomic,
 )
-from policies.ledger import LedgerSnapshot
+from policies.model.ledger import LedgerSnapshot
 
 if TYPE_CHECKING:
     from connectors.sandbox.generator import GeneratedCompany
@@ -570,7 +570,7 @@ class QuickBooksSandbox(SandboxLifecycle):
 
     def seed(self, company: GeneratedCompany) -> None:
         """Replace the ledger with a generated company (QBO has no draft invoices: drafts are left out)."""
-        from policies.ledger import InvoiceStatus
+        from policies.model.ledger import InvoiceStatus
 
         with self.lock:
             self._reset_state()

@@ -35,7 +35,7 @@ from requests.structures import CaseInsensitiveDict
 
 if TYPE_CHECKING:
     from connectors.sandbox.generator import GeneratedCompany
-    from policies.ledger import LedgerSnapshot
+    from policies.model.ledger import LedgerSnapshot
 
 log = logging.getLogger("relance.sandbox")
 

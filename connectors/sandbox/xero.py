@@ -54,7 +54,7 @@ from connectors.xero.mapping import (
     ms_datetime,
     parse_date,
 )
-from policies.ledger import (
+from policies.model.ledger import (
     Allocation,
     CreditNote,
     Customer,
@@ -65,7 +65,7 @@ from policies.ledger import (
     LedgerSnapshot,
     Payment,
 )
-from policies.money import Money, round_half_up
+from policies.model.money import Money, round_half_up
 
 if TYPE_CHECKING:
     from connectors.sandbox.generator import GeneratedCompany

@@ -21,7 +21,7 @@ from typing import Any
 
 from connectors.base import Entity, Quarantined
 from connectors.values import checked_amount, header_safe_name, usable_email_addresses
-from policies.ledger import (
+from policies.model.ledger import (
     Allocation,
     CreditNote,
     Customer,
@@ -31,7 +31,7 @@ from policies.ledger import (
     InvoiceStatus,
     Payment,
 )
-from policies.money import Money
+from policies.model.money import Money
 
 KIND_GROUP_PREFIX = "relance:kind="
 LANGUAGE_GROUP_PREFIX = "relance:lang="

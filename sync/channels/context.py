@@ -15,11 +15,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from policies.actions import ActionKind, Charge, DoneAction, PlannedAction
-from policies.errors import RelanceError
 from policies.interest import compensation as statutory_compensation_for
-from policies.ledger import Customer, CustomerKind, Invoice
-from policies.money import Money, to_decimal
+from policies.model.actions import ActionKind, Charge, DoneAction, PlannedAction
+from policies.model.errors import RelanceError
+from policies.model.ledger import Customer, CustomerKind, Invoice
+from policies.model.money import Money, to_decimal
 
 # Member states whose late-payment law we cite as the EU directive when no national text is shipped.
 _EU = frozenset(

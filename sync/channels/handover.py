@@ -17,10 +17,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from policies.actions import PlannedAction
-from policies.errors import RelanceError
-from policies.ledger import Customer, Invoice
-from policies.money import Money
+from policies.model.actions import PlannedAction
+from policies.model.errors import RelanceError
+from policies.model.ledger import Customer, Invoice
+from policies.model.money import Money
 
 from .context import NoticeContext
 from .render import Renderer, format_date, format_money, render_notice

@@ -37,8 +37,8 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from markupsafe import Markup, escape
 
-from policies.errors import RelanceError
-from policies.money import CurrencyMismatch, Money, minor_unit, round_half_up, to_decimal
+from policies.model.errors import RelanceError
+from policies.model.money import CurrencyMismatch, Money, minor_unit, round_half_up, to_decimal
 
 from .context import NoticeContext
 

@@ -29,7 +29,7 @@ from email.utils import format_datetime, getaddresses, parseaddr
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from policies.errors import RelanceError
+from policies.model.errors import RelanceError
 
 from .render import RenderedNotice
 

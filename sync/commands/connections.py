@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from policies.errors import ConfigError
+from sync.errors import ConfigError
 
 DEFAULT_CONFIG = "relance.yaml"
 CONFIG_ENV = "RELANCE_CONFIG"

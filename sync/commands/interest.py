@@ -10,10 +10,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from policies.errors import RelanceError
 from policies.interest import LAWS, InterestResult, InterestTerms, compute_interest
-from policies.ledger import Settlement
-from policies.money import Money, to_decimal
+from policies.model.errors import RelanceError
+from policies.model.ledger import Settlement
+from policies.model.money import Money, to_decimal
 
 
 class IsoDate(click.ParamType):

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from policies.errors import RelanceError
+from policies.model.errors import RelanceError
 
 
 class DateParam(click.ParamType):

@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from policies.errors import RelanceError
-from policies.ledger import Customer, CustomerKind, Invoice, InvoiceStatus, Settlement
-from policies.money import Money, to_decimal
+from policies.model.errors import RelanceError
+from policies.model.ledger import Customer, CustomerKind, Invoice, InvoiceStatus, Settlement
+from policies.model.money import Money, to_decimal
 
 if TYPE_CHECKING:
     from policies.config import Policy

@@ -10,9 +10,9 @@ from pathlib import Path
 import click
 
 from policies.config import Policy
-from policies.errors import PolicyError
 from policies.lint import PolicyReport, check_policy_text
 from policies.loader import read_policy_file
+from policies.model.errors import PolicyError
 
 
 class _IsoDate(click.ParamType):

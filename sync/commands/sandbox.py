@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from policies.errors import ConfigError
+from sync.errors import ConfigError
 
 
 def open_sandbox(

@@ -1,4 +1,4 @@
-"""Neutral records (policies.ledger) <-> JSON payloads and indexed row values, exactly.
+"""Neutral records (policies.model.ledger) <-> JSON payloads and indexed row values, exactly.
 
 Amounts travel as strings ("1200.50"), dates and datetimes as ISO 8601, tuples as lists: the round
 trip gives back equal records. Written by hand per type, not by reflection: a snapshot of 100k
@@ -11,8 +11,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from policies.actions import Charge
-from policies.ledger import (
+from policies.model.actions import Charge
+from policies.model.ledger import (
     Allocation,
     CreditNote,
     Customer,
@@ -23,7 +23,7 @@ from policies.ledger import (
     InvoiceStatus,
     Payment,
 )
-from policies.money import Money
+from policies.model.money import Money
 
 Record = Customer | Invoice | Payment | CreditNote
 

@@ -21,7 +21,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-from policies.errors import RelanceError
+from policies.model.errors import RelanceError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from filelock import FileLock, Timeout
 
-from policies.errors import RelanceError
+from policies.model.errors import RelanceError
 from sync.store import schema as t
 
 if TYPE_CHECKING:

@@ -34,9 +34,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from connectors.base import Cursor, Page, Quarantined
-from policies.actions import ActionKind, Charge, DoneAction, PlannedAction
-from policies.errors import RelanceError
-from policies.ledger import (
+from policies.model.actions import ActionKind, Charge, DoneAction, PlannedAction
+from policies.model.errors import RelanceError
+from policies.model.ledger import (
     Allocation,
     Customer,
     Instalment,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
-from policies.money import Money
+from policies.model.money import Money
 
 
 class ActionKind(StrEnum):
@@ -25,6 +25,36 @@ class ActionKind(StrEnum):
     CREDIT_ALERT = "credit_alert"  # credit-limit breach (alert / hold), recorded and reported
     THANKS = "thanks"  # thank-you to a customer who paid after a reminder
     SUPERSEDED = "superseded"  # a step skipped after a gap: recorded, never sent
+
+
+class ActionStatus(StrEnum):
+    """Where an action stands in the outbox. planned -> in_flight (claimed, before any effect) ->
+    done | failed | uncertain; superseded = recorded, never to be sent (a skipped step, or cancelled
+    when re-checked). failed may be retried; uncertain waits for verification or the operator."""
+
+    PLANNED = "planned"
+    IN_FLIGHT = "in_flight"
+    DONE = "done"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+    UNCERTAIN = "uncertain"
+
+
+OPEN_STATUSES = (ActionStatus.PLANNED, ActionStatus.FAILED)  # still to be applied (or retried)
+
+
+class PlanStatus(StrEnum):
+    """Lifecycle of an agreed payment plan."""
+
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    ACCELERATED = "accelerated"  # an instalment ran too late: the whole balance fell due
+    CANCELLED = "cancelled"
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
 
 
 def action_key(*parts: object) -> str:

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from policies.money import Money
+from policies.model.money import Money
 
 
 class CustomerKind(StrEnum):

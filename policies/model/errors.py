@@ -25,6 +25,3 @@ class PolicyError(RelanceError):
         super().__init__("\n".join(problems), hint=hint)
         self.problems = problems
 
-
-class ConfigError(RelanceError):
-    """relance.yaml (or a command-line value) is missing or wrong."""
