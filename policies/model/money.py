@@ -88,7 +88,8 @@ class Money(NamedTuple):
             return NotImplemented
         return Money(self.amount * to_decimal(factor), self.currency)
 
-    __rmul__ = __mul__
+    def __rmul__(self, factor: object) -> Money:  # type: ignore[override]
+        return self.__mul__(factor)
 
     def __neg__(self) -> Money:
         return Money(-self.amount, self.currency)
