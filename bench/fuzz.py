@@ -374,9 +374,10 @@ def check_policy(text: str) -> str:
     Any other exception escapes: that is a crash."""
     from policies.config import Policy
     from policies.loader import parse_policy
+    from sync.rulebook import load_rulebook
 
     try:
-        policy = parse_policy(text, source=SOURCE)
+        policy = parse_policy(text, source=SOURCE, rulebook=load_rulebook())
     except PolicyError as error:
         assert error.problems, "PolicyError without problems"
         for problem in error.problems:
@@ -398,7 +399,7 @@ def plan_small_ledger(policy: Any) -> None:
     a B2B and a B2C customer, planned on one day. RelanceError is a clear message; anything else escapes."""
     from policies.model.ledger import Customer, CustomerKind, Invoice, InvoiceStatus
     from policies.model.money import Money
-    from policies.planner import plan_day
+    from policies.planning import plan_day
 
     today = date(2026, 4, 15)
     currency = policy.company.currency
@@ -950,8 +951,8 @@ EXPECTED_HEADERS = {
 
 def check_headers(inputs: Mapping[str, str]) -> str:
     """'refused' (RelanceError) or 'composed' (headers parsed back from the bytes are exactly ours)."""
-    from sync.channels import compose_email
     from sync.channels.render import RenderedNotice
+    from sync.channels.transports import compose_email
 
     notice = RenderedNotice(subject=inputs["subject"], text="Hello\n", html="<p>Hello</p>\n", language="en")
     try:

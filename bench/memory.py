@@ -72,8 +72,8 @@ def run_pull_and_plan(
     from datetime import UTC, datetime
 
     from bench.pulls import GeneratedPages, _open_store, history_from
-    from policies.loader import load_policy
     from sync.engine import iter_plan_parts, plan_for, plan_from_snapshot, pull_into_store
+    from sync.rulebook import load_policy
 
     name = "bench-generated"
     policy = load_policy(POLICY)

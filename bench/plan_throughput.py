@@ -22,11 +22,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from policies.loader import load_policy
 from policies.model.actions import DoneAction, PlannedAction
 from policies.model.ledger import Customer, CustomerKind, Invoice, InvoiceStatus, Settlement
 from policies.model.money import Money
-from policies.planner import Plan, plan_day
+from policies.planning import Plan, plan_day
+from sync.rulebook import load_policy
 
 POLICY = Path(__file__).resolve().parents[1] / "examples" / "policies" / "fr-b2b.yaml"
 TODAY = date(2025, 3, 14)

@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 import holidays as holidays_lib
 from pydantic import (
@@ -28,29 +28,26 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from policies.interest import InterestTerms
+from policies.interest import RateOverride as TermsRateOverride
+from policies.jurisdiction import governing_law
+from policies.laws import Law
+from policies.model.errors import RelanceError
 from policies.model.ledger import Customer, CustomerKind
-
-if TYPE_CHECKING:
-    from policies.interest import InterestTerms
+from policies.rates import OVERRIDE_SOURCE, RateRow
+from policies.rulebook import Rulebook
 
 DEFAULT_LADDER = "default"  # the name under which `ladder` (the top-level one) is known
 
 # ---------------------------------------------------------------------------------------------------------
 # Value types
-
-
-class Channel(StrEnum):
-    LEDGER_EMAIL = "ledger_email"  # the ledger's own invoice e-mail (QBO send / Xero email)
-    EMAIL = "email"  # a relance e-mail over SMTP
-    CALL_TASK = "call_task"  # a task for a person to phone the customer
-    LETTER = "letter"  # a printable letter (PDF) to post
-    AGENCY = "agency"  # hand over to a collection agency
 
 
 class BusinessDayRule(StrEnum):
@@ -63,13 +60,6 @@ class BreachAction(StrEnum):
     ALERT = "alert"
     CALL_TASK = "call_task"
     HOLD = "hold"
-
-
-class Law(StrEnum):
-    FR = "fr"
-    DE = "de"
-    UK = "uk"
-    EU = "eu"
 
 
 class UnknownRate(StrEnum):
@@ -154,6 +144,49 @@ def _language(value: str | None) -> str | None:
 
 
 Language = Annotated[str, BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)]
+
+RULEBOOK = "rulebook"  # validation context key: the Rulebook of laws, tables, channels a policy may name
+_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+
+
+def _registered(value: Any, info: ValidationInfo, what: str) -> Any:
+    """A law, rate table or channel name: one the context's rulebook registers (any well-formed
+    name when validated without one; such a policy is not bound and cannot compute)."""
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise PydanticCustomError(f"{what}_name", "expected a {what} name, got {value}",
+                                  {"what": what, "value": repr(value)})
+    rulebook = (info.context or {}).get(RULEBOOK)
+    if rulebook is not None:
+        known = {"law": rulebook.laws, "table": rulebook.tables, "channel": rulebook.channels}[what]
+        if value not in known:
+            raise PydanticCustomError(
+                f"unknown_{what}", "expected one of: {known}, got {value}",
+                {"known": ", ".join(known), "value": repr(value)},
+            )
+    return value
+
+
+def _law_name(value: Any, info: ValidationInfo) -> Any:
+    return _registered(value, info, "law")
+
+
+def _table_name(value: Any, info: ValidationInfo) -> Any:
+    return _registered(value, info, "table")
+
+
+def _channel_name(value: Any, info: ValidationInfo) -> Any:
+    return _registered(value, info, "channel")
+
+
+# Names of registered laws, rate tables and channels (relance.laws / relance.channels entry points);
+# the JSON Schema lists the registered ones (sync.commands.policy_tools adds the enums).
+LawName = Annotated[str, BeforeValidator(_law_name), WithJsonSchema({"type": "string", "x-registry": "law"})]
+TableName = Annotated[
+    str, BeforeValidator(_table_name), WithJsonSchema({"type": "string", "x-registry": "table"})
+]
+ChannelName = Annotated[
+    str, BeforeValidator(_channel_name), WithJsonSchema({"type": "string", "x-registry": "channel"})
+]
 
 
 class _Model(BaseModel):
@@ -381,7 +414,7 @@ class RateOverride(_Model):
     from_: date = Field(alias="from", description="Date the rate takes effect (YYYY-MM-DD).")
     rate: Rate = Field(description="Reference rate in percent (before the statutory margin).")
     source: str | None = Field(None, description="Where the rate comes from (shown in explanations).")
-    table: Literal["ecb_mro", "de_basiszins", "boe_bank_rate", "fr_taux_legal"] | None = Field(
+    table: TableName | None = Field(
         None, description="Which shipped table the row belongs to; omitted = the law's base rate table."
     )
 
@@ -389,7 +422,7 @@ class RateOverride(_Model):
 class InterestSettings(_Model):
     """Late-payment interest: statutory (by law), or a contractual annual or monthly rate, or none."""
 
-    statutory: Law | None = Field(None, description="Statutory interest by law: fr | de | uk | eu.")
+    statutory: LawName | None = Field(None, description="Statutory interest by law (a registered law).")
     annual_rate: Percent | None = Field(None, description="Contractual rate, % per year.")
     monthly_rate: Percent | None = Field(None, description="Contractual rate, % per month.")
     grace_days: NonNegativeDays = Field(0, description="Days after due before interest starts.")
@@ -453,7 +486,7 @@ _CHARGE = re.compile(r"interest|compensation|fee:[^\s]+")
 class LadderStep(_Model):
     name: str = Field(description="Step name, unique within its ladder (shown in reasons).")
     offset_days: Days = Field(description="Days relative to the due date; negative = before.")
-    channel: Channel = Field(description="ledger_email | email | call_task | letter | agency.")
+    channel: ChannelName = Field(description="How the notice goes out (a registered channel).")
     template: str = Field(description="Template name for the notice.")
     min_amount: NonNegativeAmount = Field(Decimal(0), description="Skip invoices with a smaller balance.")
     charge: tuple[str, ...] = Field(
@@ -616,6 +649,8 @@ class Policy(_Model):
     )
 
     _settings_cache: dict[Customer, CustomerSettings] = PrivateAttr(default_factory=dict)
+    _rulebook: Rulebook | None = PrivateAttr(None)
+    _terms: tuple[InterestTerms | None] | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _references(self) -> Policy:
@@ -690,6 +725,7 @@ class Policy(_Model):
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Policy:
         copied = super().model_copy(update=update, deep=deep)
         copied._settings_cache = {}  # resolutions of the original may not hold for the copy
+        copied._terms = None
         return copied
 
     # -- resolution (pure) ---------------------------------------------------------------------------------
@@ -728,28 +764,32 @@ class Policy(_Model):
         self._settings_cache[customer] = settings
         return settings
 
+    @property
+    def rulebook(self) -> Rulebook:
+        """The laws, rate tables and channels this policy was validated against."""
+        if self._rulebook is None:
+            raise RelanceError(
+                "this policy was validated without a rulebook (laws, rate tables, channels)",
+                hint="load it with sync.rulebook.load_policy, or parse_policy(text, rulebook=...)",
+            )
+        return self._rulebook
+
+    def bind(self, rulebook: Rulebook) -> Policy:
+        """Attach the rulebook the policy was validated against (policies.loader does this)."""
+        self._rulebook = rulebook
+        self._terms = None
+        return self
+
     def interest_terms(self) -> InterestTerms | None:
         """The interest settings as the interest engine takes them; None when the policy charges none."""
-        from policies.interest import InterestTerms
+        if self._terms is None:
+            self._terms = (resolve_interest(self.interest, self.rulebook),)
+        return self._terms[0]
 
-        settings = self.interest
-        if not settings.enabled:
-            return None
-        return InterestTerms(
-            law=settings.statutory.value if settings.statutory else None,
-            annual_rate=settings.annual_rate,
-            monthly_rate=settings.monthly_rate,
-            grace_days=settings.grace_days,
-            minimum=settings.minimum,
-            cap_amount=settings.cap.amount,
-            cap_percent=settings.cap.percent_of_principal,
-            compounding=settings.compounding,
-            unknown_rate=settings.unknown_rate.value,
-            rate_overrides=tuple(
-                {"from": r.from_, "rate": r.rate, "source": r.source, "table": r.table}
-                for r in settings.rates
-            ),
-        )
+    def statutory_law(self) -> Law | None:
+        """The law deciding the fixed compensation and the legal mentions: the one the interest
+        section names, else the company country's (policies.jurisdiction)."""
+        return governing_law(self.rulebook, self.interest.statutory, self.company.country)
 
     def business_calendar(self) -> BusinessCalendar:
         country, _, subdivision = (self.company.holidays or "").partition("-")
@@ -778,3 +818,75 @@ def _unknown_ladder(loc: tuple[str | int, ...], name: str, known: list[str]) -> 
         name=repr(name),
         known=", ".join(known),
     )
+
+
+def resolve_interest(settings: InterestSettings, rulebook: Rulebook) -> InterestTerms | None:
+    """Validated interest settings -> the engine's terms, with the law and its rate tables. None when
+    the settings charge no interest."""
+    if not settings.enabled:
+        return None
+    law = rulebook.law(settings.statutory) if settings.statutory else None
+    return InterestTerms(
+        law=law.code if law is not None else None,
+        regime=law,
+        tables=rulebook.tables_of(law) if law is not None else (),
+        annual_rate=settings.annual_rate,
+        monthly_rate=settings.monthly_rate,
+        grace_days=settings.grace_days,
+        minimum=settings.minimum,
+        cap_amount=settings.cap.amount,
+        cap_percent=settings.cap.percent_of_principal,
+        compounding=settings.compounding,
+        unknown_rate=settings.unknown_rate.value,
+        rate_overrides=tuple(
+            TermsRateOverride(RateRow(r.from_, r.rate, r.source or OVERRIDE_SOURCE), r.table)
+            for r in settings.rates
+        ),
+    )
+
+
+def interest_terms(
+    rulebook: Rulebook,
+    *,
+    law: str | None = None,
+    annual_rate: object = None,
+    monthly_rate: object = None,
+    grace_days: int = 0,
+    minimum: object = "0",
+    cap_amount: object = None,
+    cap_percent: object = None,
+    compounding: bool = False,
+    unknown_rate: str = "warn",
+    rate_overrides: tuple[Mapping[str, Any], ...] = (),
+) -> InterestTerms:
+    """Interest terms from keyword values, validated as the policy's `interest:` section is (the one
+    place they are checked): `relance interest` and library callers use this. `law` may come with a
+    contractual rate: the rate is charged, the law decides the fixed compensation. RelanceError when
+    a value is invalid or nothing is charged."""
+    contractual = annual_rate is not None or monthly_rate is not None
+    data: dict[str, Any] = {
+        "statutory": None if contractual else law,
+        "annual_rate": annual_rate,
+        "monthly_rate": monthly_rate,
+        "grace_days": grace_days,
+        "minimum": minimum,
+        "cap": {"amount": cap_amount, "percent_of_principal": cap_percent},
+        "compounding": compounding,
+        "unknown_rate": unknown_rate,
+        "rates": [dict(row) for row in rate_overrides],
+    }
+    try:
+        settings = InterestSettings.model_validate(data, context={RULEBOOK: rulebook})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"interest.{'.'.join(str(p) for p in d['loc'])}: {d['msg']}".replace("interest.: ", "interest: ")
+            for d in error.errors(include_url=False)
+        )
+        raise RelanceError(problems) from None
+    terms = resolve_interest(settings, rulebook)
+    if terms is None:
+        raise RelanceError("interest: set statutory, annual_rate or monthly_rate")
+    if contractual and law is not None:
+        regime = rulebook.law(law)
+        terms = replace(terms, law=regime.code, regime=regime, tables=rulebook.tables_of(regime))
+    return terms

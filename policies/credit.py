@@ -24,7 +24,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from policies.model.actions import ActionKind, PlannedAction, action_key
 from policies.model.ledger import Customer, Invoice, InvoiceStatus, Settlement
 from policies.model.money import Money, round_half_up
 
@@ -173,34 +172,6 @@ def check_limit(exposure: Exposure, limit: Money | None, on_breach: str) -> Cred
         f"{len(exposure.invoice_ids)} invoice(s){others}; on breach: {on_breach}"
     )
     return CreditBreach(exposure.customer_id, limit, total, on_breach, reason, exposure.invoice_ids)
-
-
-def breach_action(breach: CreditBreach, today: date, connection: str = "") -> PlannedAction:
-    """CREDIT_ALERT (alert, hold) or TASK (call_task), keyed per customer per limit per ISO week."""
-    year, week, _ = today.isocalendar()
-    episode = f"{breach.limit.fixed()}@{year}-W{week:02d}"
-    kind = ActionKind.TASK if breach.action == "call_task" else ActionKind.CREDIT_ALERT
-    key = action_key(
-        connection, kind.value, "credit-limit", breach.customer_id, breach.limit.currency, "", "", episode
-    )
-    return PlannedAction(
-        key=key,
-        kind=kind,
-        customer_id=breach.customer_id,
-        currency=breach.limit.currency,
-        invoice_ids=breach.invoice_ids,
-        reason=breach.reason,
-        step="credit-limit",
-        channel="call_task" if kind is ActionKind.TASK else None,
-        template="credit_limit_call" if kind is ActionKind.TASK else "credit_limit_alert",
-        details={
-            "limit": breach.limit.fixed(),
-            "exposure": breach.exposure.fixed(),
-            "over": (breach.exposure - breach.limit).fixed(),
-            "on_breach": breach.action,
-            "episode": episode,
-        },
-    )
 
 
 def _setting(rule: Any, name: str, default: Any) -> Any:

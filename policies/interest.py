@@ -8,15 +8,8 @@ The law, as implemented (issue #2, section 3):
   day P leaves day P at the old principal, the new principal starts on P+1. Settlements on or before
   the due date reduce the starting principal. The exact segment values are summed and rounded once,
   half-up, to the currency's minor unit.
-* EU (Directive 2011/7 art. 2-3): ECB main refinancing rate + 8 points; the rate in force on 1 January
-  governs the first half-year, the one on 1 July the second; re-fixed every half-year of the delay.
-* FR (C. com. L441-10, D441-5): ECB MRO + 10 points, same half-year fixing; EUR 40 per late invoice.
-* DE (BGB § 288, § 247): Basiszinssatz + 9 points between businesses, + 5 for consumers, half-year
-  fixing on 1 January / 1 July; EUR 40 (B2B only).
-* UK (Late Payment of Commercial Debts (Interest) Act 1998, SI 2002/1675): Bank Rate + 8 points,
-  FIXED for the whole debt at the rate in force on the 31 December (interest starting 1 Jan-30 Jun)
-  or 30 June (starting 1 Jul-31 Dec) immediately before the half-year in which interest starts to run.
-  Compensation GBP 40 (debt under 1,000), 70 (under 10,000), 100 (10,000 or more).
+* The laws themselves (reference table, margin, fixing rule, consumer rule, compensation) are data
+  in policies/laws (eu, fr, de, uk), registered through the `relance.laws` entry points.
 
 Choices this module makes where the law leaves room (documented so the policy author can rely on them):
 
@@ -48,17 +41,19 @@ Choices this module makes where the law leaves room (documented so the policy au
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import lru_cache
 from itertools import pairwise
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
+from policies.jurisdiction import statutory_compensation
+from policies.laws import Fixing, Law
 from policies.model.errors import RelanceError
 from policies.model.ledger import Settlement
-from policies.model.money import Money, to_decimal
+from policies.model.money import Money
 from policies.rates import (
     RateLookup,
     RateRow,
@@ -66,29 +61,7 @@ from policies.rates import (
     half_year_end,
     half_year_label,
     half_year_start,
-    load_table,
-    parse_override,
 )
-
-Law = Literal["fr", "de", "uk", "eu"]
-LAWS: tuple[str, ...] = ("fr", "de", "uk", "eu")
-UnknownRate = Literal["warn", "error"]
-
-# Points over the reference rate, B2B.
-STATUTORY_MARGIN: dict[str, Decimal] = {
-    "eu": Decimal(8), "fr": Decimal(10), "de": Decimal(9), "uk": Decimal(8),
-}
-DE_CONSUMER_MARGIN = Decimal(5)
-# The table each law's B2B rate is built on (and the default target of policy rate overrides).
-BASE_TABLE: dict[str, str] = {
-    "eu": "ecb_mro", "fr": "ecb_mro", "de": "de_basiszins", "uk": "boe_bank_rate",
-}
-EUR_COMPENSATION = Decimal(40)
-UK_COMPENSATION: tuple[tuple[Decimal, Decimal], ...] = (  # (debt below, compensation)
-    (Decimal(1000), Decimal(40)),
-    (Decimal(10000), Decimal(70)),
-)
-UK_COMPENSATION_TOP = Decimal(100)
 
 _ZERO = Decimal(0)
 _DAYS_PER_YEAR_PERCENT = Decimal(36500)  # 365 days x 100 (rates are in percent)
@@ -103,20 +76,15 @@ class RateOverride(NamedTuple):
     table: str | None = None
 
 
-def _to_override(raw: RateOverride | RateRow | Mapping[str, Any]) -> RateOverride:
-    if isinstance(raw, RateOverride):
-        return raw
-    if isinstance(raw, RateRow):
-        return RateOverride(raw)
-    table = raw.get("table")
-    return RateOverride(parse_override(raw), str(table) if table else None)
-
-
 @dataclass(frozen=True, slots=True)
 class InterestTerms:
-    """What a policy's `interest:` section resolves to. Strings are accepted for decimals."""
+    """What a policy's `interest:` section resolves to, with the law and its rate tables. Built by
+    `policies.config` from validated settings (Policy.interest_terms, config.interest_terms): it
+    holds checked values and validates nothing itself."""
 
-    law: Law | None = None
+    law: str | None = None  # code of the statutory law (also decides the fixed compensation)
+    regime: Law | None = None  # that law's rules
+    tables: tuple[RateTable, ...] = ()  # the reference tables the law computes with
     annual_rate: Decimal | None = None  # contractual, percent per year
     monthly_rate: Decimal | None = None  # contractual, percent per month (annual = 12 x monthly)
     grace_days: int = 0
@@ -124,24 +92,8 @@ class InterestTerms:
     cap_amount: Decimal | None = None
     cap_percent: Decimal | None = None
     compounding: bool = False
-    unknown_rate: UnknownRate = "warn"
+    unknown_rate: str = "warn"  # warn | error
     rate_overrides: tuple[RateOverride, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.law is not None and self.law not in LAWS:
-            raise RelanceError(f"interest.statutory: expected one of {', '.join(LAWS)}, got {self.law!r}")
-        if self.annual_rate is not None and self.monthly_rate is not None:
-            raise RelanceError("interest: set annual_rate or monthly_rate, not both")
-        if self.unknown_rate not in ("warn", "error"):
-            raise RelanceError(f"interest.unknown_rate: expected warn or error, got {self.unknown_rate!r}")
-        if self.grace_days < 0:
-            raise RelanceError(f"interest.grace_days: expected 0 or more days, got {self.grace_days}")
-        for name in ("annual_rate", "monthly_rate", "minimum", "cap_amount", "cap_percent"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, Decimal):
-                object.__setattr__(self, name, to_decimal(value))
-        overrides = tuple(_to_override(raw) for raw in self.rate_overrides)
-        object.__setattr__(self, "rate_overrides", overrides)
 
     @property
     def contractual_rate(self) -> Decimal | None:
@@ -151,6 +103,12 @@ class InterestTerms:
         if self.monthly_rate is not None:
             return self.monthly_rate * 12
         return None
+
+    def table(self, name: str) -> RateTable:
+        for table in self.tables:
+            if table.name == name:
+                return table
+        raise RelanceError(f"rate table {name!r} is not loaded for law {self.law!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,45 +168,23 @@ def format_rate(rate: Decimal) -> str:
 # --- compensation ----------------------------------------------------------------------------------
 
 
-def _compensation(law: str | None, principal: Money, b2c: bool) -> tuple[Money, list[str]]:
-    zero = Money.zero(principal.currency)
-    if law is None or b2c or principal.amount <= 0:
-        return zero, []
-    if law == "uk":
-        if principal.currency != "GBP":
-            return zero, [
-                f"no fixed compensation: the UK Act sets it in GBP and the invoice is in {principal.currency}"
-            ]
-        for below, amount in UK_COMPENSATION:
-            if principal.amount < below:
-                return Money(amount, "GBP"), []
-        return Money(UK_COMPENSATION_TOP, "GBP"), []
-    if principal.currency != "EUR":
-        return zero, [
-            f"no fixed compensation: the {law.upper()} EUR 40 is set in euros and the invoice is in "
-            f"{principal.currency}"
-        ]
-    return Money(EUR_COMPENSATION, "EUR"), []
-
-
-def compensation(law: str | None, principal: Money, b2c: bool, *, late: bool = True) -> Money:
-    """Fixed recovery compensation for one late invoice, in the invoice currency.
-
-    EU/FR/DE: EUR 40; UK: GBP 40 / 70 / 100 by debt size. 0 for consumers, when not late, without a
-    law, or when the invoice currency is not the one the law fixes the sum in (see compute_interest
-    for the matching warning)."""
+def compensation(law: Law | None, principal: Money, b2c: bool, *, late: bool = True) -> Money:
+    """Fixed recovery compensation for one invoice, in the invoice currency (0 when not late); see
+    policies.jurisdiction.statutory_compensation for the rule."""
     if not late:
         return Money.zero(principal.currency)
-    return _compensation(law, principal, b2c)[0]
+    return statutory_compensation(law, principal, b2c)[0]
 
 
 # --- rate schedule ---------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=256)
-def _table(name: str, overrides: tuple[RateOverride, ...], base: str | None) -> RateTable:
-    table = load_table(name)
-    rows = [o.row for o in overrides if (o.table or base) == name]
+def _table(terms: InterestTerms, name: str) -> RateTable:
+    """The table `name` with the policy's overrides for it (rows naming no table go to the base)."""
+    table = terms.table(name)
+    base = terms.regime.base_table if terms.regime is not None else None
+    rows = [o.row for o in terms.rate_overrides if (o.table or base) == name]
     return table.with_overrides(rows) if rows else table
 
 
@@ -280,9 +216,9 @@ def _rate_schedule(
     contractual = terms.contractual_rate
     if contractual is not None:
         return [(start, contractual)]
-    if terms.law is None:
+    if terms.regime is None:
         return []
-    if terms.law == "uk":
+    if terms.regime.fixing is Fixing.FIXED_PER_DEBT:
         schedule, notes = _statutory_schedule(terms, b2c, half_year_start(start), half_year_start(start))
     else:
         schedule, notes = _statutory_schedule(terms, b2c, half_year_start(start), half_year_start(end))
@@ -297,35 +233,25 @@ def _statutory_schedule(
     terms: InterestTerms, b2c: bool, first_period: date, last_period: date
 ) -> tuple[tuple[tuple[date, Decimal], ...], tuple[str, ...]]:
     """Statutory rates per half-year from first_period to last_period (cached: planners call this for
-    many invoices with the same few periods). UK: the one fixed rate of a debt starting in first_period."""
-    law = terms.law
+    many invoices with the same few periods). A rate fixed per debt: the one rate of a debt whose
+    interest starts in first_period."""
+    law = terms.regime
     assert law is not None
     warnings: list[str] = []
-    if b2c and law in ("uk", "eu"):
-        reason = (
-            "the Late Payment of Commercial Debts (Interest) Act 1998 covers business debts only"
-            if law == "uk"
-            else "Directive 2011/7 covers commercial transactions only"
-        )
-        return (), (f"no statutory interest for a consumer: {reason}",)
-    base = BASE_TABLE[law]
-    if law == "uk":
-        # Fixed for the whole debt: reference date just before the half-year interest starts in.
-        reference = first_period - _ONE_DAY
-        table = _table(base, terms.rate_overrides, base)
-        found = _checked_lookup(table, reference, first_period, terms, warnings)
-        return ((first_period, found.rate + STATUTORY_MARGIN["uk"]),), tuple(warnings)
-    if b2c and law == "fr":
-        table_name, margin = "fr_taux_legal", _ZERO
-        warnings.append(
-            "consumer debt: taux de l'intérêt légal (C. civ. 1231-6) instead of the B2B rate; in law it "
-            "runs from a formal notice (mise en demeure), computed here from the day after the due date"
-        )
-    elif b2c:  # de
-        table_name, margin = base, DE_CONSUMER_MARGIN
+    if b2c and law.consumer is None:
+        return (), (f"no statutory interest for a consumer: {law.consumer_exclusion}",)
+    if b2c:
+        assert law.consumer is not None
+        table_name, margin = law.consumer.table, law.consumer.margin
+        if law.consumer.note:
+            warnings.append(law.consumer.note)
     else:
-        table_name, margin = base, STATUTORY_MARGIN[law]
-    table = _table(table_name, terms.rate_overrides, base)
+        table_name, margin = law.base_table, law.margin
+    table = _table(terms, table_name)
+    if law.fixing is Fixing.FIXED_PER_DEBT:
+        # Fixed for the whole debt: reference date just before the half-year interest starts in.
+        found = _checked_lookup(table, first_period - _ONE_DAY, first_period, terms, warnings)
+        return ((first_period, found.rate + margin),), tuple(warnings)
     schedule: list[tuple[date, Decimal]] = []
     period = first_period
     while period <= last_period:
@@ -421,7 +347,7 @@ def compute_interest(
 
     fixed = zero
     if compensation_enabled:
-        fixed, notes = _compensation(terms.law, Money(principal, currency), b2c)
+        fixed, notes = statutory_compensation(terms.regime, Money(principal, currency), b2c)
         warnings.extend(notes)
     return InterestResult(
         terms.law, currency, Money(principal, currency), rounded, fixed, tuple(segments), tuple(warnings),

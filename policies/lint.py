@@ -11,20 +11,18 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from policies.config import DEFAULT_LADDER, Ladder, Law, Policy
-from policies.model.errors import RelanceError
+from policies.config import DEFAULT_LADDER, Ladder, Policy
+from policies.jurisdiction import EU_MEMBERS
+from policies.laws import fr
+from policies.loader import format_path, line_for, parse_policy_with_lines
+from policies.model.errors import PolicyError, RelanceError
 from policies.model.ledger import CustomerKind
-from policies.rates import fr_legal_rate, half_year_label
+from policies.rates import half_year_label
+from policies.rulebook import Rulebook
 
 Loc = tuple[str | int, ...]
 
-# EU member states: Directive 2011/7/EU applies (art. 3(5): B2B terms at most 60 days unless agreed).
-EU_COUNTRIES = frozenset(
-    {"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU"}
-    | {"IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"}
-)
-MAX_TERMS_DAYS = 60
-_LAW_CURRENCY = {Law.FR: "EUR", Law.DE: "EUR", Law.EU: "EUR", Law.UK: "GBP"}
+MAX_TERMS_DAYS = 60  # Directive 2011/7/EU art. 3(5): B2B terms at most 60 days unless agreed
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +32,6 @@ class LintWarning:
 
     @property
     def path(self) -> str:
-        from policies.loader import format_path
-
         return format_path(self.loc) or "(top level)"
 
 
@@ -70,8 +66,11 @@ def _fr_contractual_rate(policy: Policy, today: date) -> Iterator[LintWarning]:
         loc, annual = ("interest", "monthly_rate"), interest.monthly_rate * 12
     else:
         return
+    taux_legal = policy.rulebook.tables.get(fr.FR_TAUX_LEGAL.name)
+    if taux_legal is None:
+        return
     try:
-        legal = fr_legal_rate(today)
+        legal = fr.legal_rate(taux_legal, today)
     except RelanceError:
         return
     floor = legal.rate * 3
@@ -86,7 +85,7 @@ def _fr_contractual_rate(policy: Policy, today: date) -> Iterator[LintWarning]:
 
 
 def _payment_terms(policy: Policy) -> Iterator[LintWarning]:
-    if policy.company.country not in EU_COUNTRIES:
+    if policy.company.country not in EU_MEMBERS:
         return
     law = "C. com. L441-10" if policy.company.country == "FR" else "Directive 2011/7/EU art. 3(5)"
     terms = policy.company.payment_terms_days
@@ -152,11 +151,11 @@ def _statutory_currency(policy: Policy) -> Iterator[LintWarning]:
     law = policy.interest.statutory
     if law is None or not policy.compensation.enabled:
         return
-    expected = _LAW_CURRENCY[law]
+    expected = policy.rulebook.law(law).compensation_currency
     if policy.company.currency != expected:
         yield LintWarning(
             ("compensation", "enabled"),
-            f"the {law.value} statutory compensation is fixed in {expected} but the company currency is "
+            f"the {law} statutory compensation is fixed in {expected} but the company currency is "
             f"{policy.company.currency}: invoices in other currencies get none",
         )
 
@@ -264,13 +263,10 @@ class PolicyReport:
         }
 
 
-def check_policy_text(text: str, source: str, *, today: date) -> PolicyReport:
+def check_policy_text(text: str, source: str, *, today: date, rulebook: Rulebook) -> PolicyReport:
     """Validate and lint policy YAML text (pure: the caller reads the file)."""
-    from policies.loader import line_for, parse_policy_with_lines
-    from policies.model.errors import PolicyError
-
     try:
-        policy, lines = parse_policy_with_lines(text, source)
+        policy, lines = parse_policy_with_lines(text, source, rulebook=rulebook)
     except PolicyError as error:
         return PolicyReport(source, tuple(error.problems), ())
     warnings = tuple((line_for(w.loc, lines), w) for w in lint_policy(policy, today=today))

@@ -1,4 +1,4 @@
-"""Read a policy file: YAML text -> `Policy`, with every problem reported as 'file:line: path: message'.
+"""Policy YAML text -> `Policy`, with every problem reported as 'file:line: path: message'.
 
 ruamel.yaml's round-trip loader keeps the line of every key and list item; pydantic error locations are
 mapped back to those lines, and pydantic's wording is translated into what the user has to write.
@@ -13,7 +13,6 @@ import typing
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -24,47 +23,32 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.reader import ReaderError
 
-from policies.config import Policy
+from policies.config import RULEBOOK, Policy
 from policies.model.errors import PolicyError
+from policies.rulebook import Rulebook
 
 Loc = tuple[str | int, ...]
 
 _HINT = "see examples/policies/ for complete policies; `relance policy schema` prints the JSON Schema"
 
 
-def load_policy(path: Path | str) -> Policy:
-    """Read and validate a policy file. Raises PolicyError (never anything else for bad input)."""
-    text, source = read_policy_file(path)
-    return parse_policy(text, source=source)
+def parse_policy(text: str, source: str = "policy.yaml", *, rulebook: Rulebook) -> Policy:
+    """Parse and validate policy YAML against the registered laws, rate tables and channels; the
+    policy comes back bound to `rulebook`. Raises PolicyError whose problems name file:line and field
+    path. (Reading the file is the caller's: sync.rulebook.load_policy.)"""
+    return parse_policy_with_lines(text, source, rulebook=rulebook)[0]
 
 
-def parse_policy(text: str, source: str = "policy.yaml") -> Policy:
-    """Parse and validate policy YAML. Raises PolicyError whose problems name file:line and field path."""
-    return parse_policy_with_lines(text, source)[0]
-
-
-def parse_policy_with_lines(text: str, source: str = "policy.yaml") -> tuple[Policy, dict[Loc, int]]:
+def parse_policy_with_lines(
+    text: str, source: str = "policy.yaml", *, rulebook: Rulebook
+) -> tuple[Policy, dict[Loc, int]]:
     """As parse_policy, also returning the 1-based line of every field path (for lint messages)."""
     data, lines = read_yaml(text, source)
     try:
-        return Policy.model_validate(data), lines
+        policy = Policy.model_validate(data, context={RULEBOOK: rulebook})
     except ValidationError as error:
         raise PolicyError(describe_errors(error, lines, source), hint=_HINT) from None
-
-
-def read_policy_file(path: Path | str) -> tuple[str, str]:
-    """(text, source name) of a policy file; PolicyError when it cannot be read."""
-    path = Path(path)
-    try:
-        return path.read_text(encoding="utf-8"), str(path)
-    except FileNotFoundError:
-        raise PolicyError([f"{path}: file not found (check the `policy:` path in relance.yaml)"]) from None
-    except IsADirectoryError:
-        raise PolicyError([f"{path}: is a directory, expected a policy YAML file"]) from None
-    except UnicodeDecodeError as error:
-        raise PolicyError([f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"]) from None
-    except OSError as error:
-        raise PolicyError([f"{path}: cannot read ({error.strerror})"]) from None
+    return policy.bind(rulebook), lines
 
 
 def line_for(loc: Loc, lines: Mapping[Loc, int]) -> int:
@@ -128,7 +112,7 @@ def _unacceptable_character(error: ReaderError, text: str, source: str) -> str:
     if 0xD800 <= code <= 0xDFFF:
         name = "lone surrogate"
     else:
-        name = _CONTROL_NAMES.get(code) or unicodedata.name(chr(code), "control character")
+        name = _CONTROL_NAMES.get(code) or unicodedata.name(chr(code), None) or "control character"
     return f"{source}:{line}: unacceptable character U+{code:04X} ({name}); remove it"
 
 

@@ -1,9 +1,11 @@
-"""Reference rate tables (ECB MRO, Basiszinssatz, Bank Rate, taux de l'intérêt légal), shipped as data.
+"""Reference rate tables (ECB MRO, Basiszinssatz, Bank Rate, taux de l'intérêt légal) as values.
 
-Each table is a CSV in policies/data/ with `effective_from,rate,source` (rate in percent). A row governs
-from its date until the next row. The last row is only known to cover the half-year it falls in: a
-lookup past that half-year still answers with the last rate but flags it `carried_forward`, so callers
-can warn (or refuse, with `unknown_rate: error`). Policies can add or replace rows with `with_overrides`.
+Each law ships its tables as CSV (`effective_from,rate,source`, rate in percent; see policies/laws);
+the application reads the text at start-up (sync.rulebook) and `parse_csv` turns it into a table
+here, so nothing in this module reads a file. A row governs from its date until the next row. The
+last row is only known to cover the half-year it falls in: a lookup past that half-year still answers
+with the last rate but flags it `carried_forward`, so callers can warn (or refuse, with
+`unknown_rate: error`). Policies can add or replace rows with `with_overrides`.
 """
 
 from __future__ import annotations
@@ -12,17 +14,15 @@ import csv
 import io
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from functools import cache, lru_cache
-from importlib import resources
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from policies.model.errors import RelanceError
 from policies.model.money import to_decimal
 
-TABLE_NAMES: tuple[str, ...] = ("ecb_mro", "de_basiszins", "boe_bank_rate", "fr_taux_legal")
 OVERRIDE_SOURCE = "policy override (interest.rates)"
 
 
@@ -53,10 +53,12 @@ def half_year_label(on: date) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RateTable:
-    """An immutable, date-sorted rate table. Hashable, so lookups can be cached per table."""
+    """An immutable, date-sorted rate table. Hashable (the hash computed once: lookups and interest
+    schedules are cached per table, and hashing every row on every call would cost the planner)."""
 
     name: str
     rows: tuple[RateRow, ...]
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.rows:
@@ -64,6 +66,10 @@ class RateTable:
         dates = [row.effective_from for row in self.rows]
         if dates != sorted(dates) or len(set(dates)) != len(dates):
             raise RelanceError(f"rate table {self.name!r}: rows must have distinct, sorted dates")
+        object.__setattr__(self, "_hash", hash((self.name, self.rows)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def known_until(self) -> date:
@@ -121,7 +127,9 @@ def parse_override(raw: Mapping[str, Any] | RateRow) -> RateRow:
     return RateRow(start, rate, str(raw.get("source") or OVERRIDE_SOURCE))
 
 
-def parse_csv(name: str, text: str) -> RateTable:
+def parse_csv(name: str, text: str, *, source: str | None = None) -> RateTable:
+    """A table from CSV text `effective_from,rate,source`; errors name `source` (the file) and line."""
+    where = source or f"{name}.csv"
     rows = []
     for line_number, record in enumerate(csv.DictReader(io.StringIO(text)), start=2):
         try:
@@ -130,21 +138,5 @@ def parse_csv(name: str, text: str) -> RateTable:
                         record["source"].strip())
             )
         except (KeyError, ValueError, ArithmeticError) as error:
-            raise RelanceError(f"policies/data/{name}.csv:{line_number}: bad row ({error})") from None
+            raise RelanceError(f"{where}:{line_number}: bad row ({error})") from None
     return RateTable(name, tuple(rows))
-
-
-@cache
-def load_table(name: str) -> RateTable:
-    """The shipped table `name` (one of TABLE_NAMES), read once from the package data."""
-    if name not in TABLE_NAMES:
-        raise RelanceError(f"unknown rate table {name!r}", hint=f"use one of {', '.join(TABLE_NAMES)}")
-    text = resources.files("policies.data").joinpath(f"{name}.csv").read_text(encoding="utf-8")
-    return parse_csv(name, text)
-
-
-def fr_legal_rate(on: date) -> RateLookup:
-    """Taux de l'intérêt légal (creditors who are not private persons) for the half-year of `on`.
-
-    The policy linter compares FR contractual rates with 3x this (C. com. L441-10)."""
-    return load_table("fr_taux_legal").lookup(half_year_start(on))

@@ -86,9 +86,9 @@ def rows(
 
 def table(kind: str) -> str:
     if kind == "policy":
-        from policies.config import Policy
+        from sync.commands.policy_tools import policy_schema
 
-        schema = Policy.model_json_schema()
+        schema = policy_schema()
     else:
         from sync.config import AppConfig
 

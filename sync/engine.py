@@ -19,17 +19,17 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from connectors.base import DayLimitReached, PullMode
+from policies.credit import SuggestionTracker
 from policies.model.actions import ActionKind
 from policies.model.errors import RelanceError
 from policies.model.ledger import settlements_by_invoice
+from policies.planning import Plan, merge_plans, plan_day
 from sync.store.lease import LeaseBusy
 
 if TYPE_CHECKING:
     from connectors.base import Connector
     from policies.config import Policy
-    from policies.model.actions import PlannedAction
     from policies.payment_plans import PaymentPlan
-    from policies.planner import Plan
     from sync.config import ConnectionConfig
     from sync.store.repository import Store
     from sync.workspace import Workspace
@@ -166,9 +166,6 @@ def iter_plan_parts(
     can yield an action or feed a rule, with their settlements and history. A caller may record each
     part as it comes (a first run over a large ledger plans many actions); `merge_plans` of all the
     parts is `plan_from_snapshot`."""
-    from policies.credit import SuggestionTracker
-    from policies.planner import plan_day
-
     disputes = store.disputes(name, today)
     pauses = store.pauses(name, today)
     payment_plans = store.payment_plans(name)
@@ -222,37 +219,9 @@ def _plans_within_their_customer(store: Store, name: str, plans: dict[str, Payme
     )
 
 
-_KIND_RANK = {kind: index for index, kind in enumerate(ActionKind)}
-
-
-def _plan_order(action: PlannedAction) -> tuple[Any, ...]:
-    # plan_day's own order of actions
-    return (action.customer_id, action.currency, _KIND_RANK[action.kind], action.step or "", action.key)
-
-
-def merge_plans(parts: list[Plan]) -> Plan:
-    """One plan from the plans of disjoint sets of customers, ordered as `plan_day` orders one."""
-    from policies.planner import Plan
-
-    if len(parts) == 1:
-        return parts[0]
-    return Plan(
-        actions=tuple(sorted((a for part in parts for a in part.actions), key=_plan_order)),
-        superseded=tuple(sorted((a for part in parts for a in part.superseded), key=_plan_order)),
-        skipped=tuple(s for part in parts for s in part.skipped),
-        credit=tuple(sorted((b for part in parts for b in part.credit), key=lambda b: b.customer_id)),
-        suggestions=tuple(
-            sorted((s for part in parts for s in part.suggestions), key=lambda s: s.customer_id)
-        ),
-        warnings=tuple(dict.fromkeys(w for part in parts for w in part.warnings)),
-    )
-
-
 def plan_from_snapshot(store: Store, policy: Policy, name: str, today: date) -> Plan:
     """The single pass over the whole stored ledger (memory grows with the ledger): the reference
     `plan_for` is checked against, and its fallback when a payment plan spans customers."""
-    from policies.planner import plan_day
-
     snapshot = store.snapshot(name)
     return plan_day(
         policy=policy,

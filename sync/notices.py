@@ -72,8 +72,8 @@ class NoticeSender:
         )
 
     def _law(self) -> str | None:
-        terms = self.policy.interest_terms()
-        return terms.law if terms is not None else None
+        law = self.policy.statutory_law()
+        return law.code if law is not None else None
 
     def context(self, action: PlannedAction, snapshot: LedgerSnapshot) -> Any:
         from sync.channels.context import build_context

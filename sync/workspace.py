@@ -113,7 +113,7 @@ class Workspace:
         return enabled
 
     def policy_for(self, connection: ConnectionConfig) -> Policy:
-        from policies.loader import load_policy
+        from sync.rulebook import load_policy
 
         path = self.resolve(connection.policy or self.config.policy)
         if path not in self._policies:

@@ -27,6 +27,7 @@ COMPANY = CompanyInfo(
     bank_details="IBAN FR76 3000 1007 9412 3456 7890 185",
     country="FR",
     language="fr",
+    law="fr",
 )
 INVOICES = {
     "I1": Invoice(

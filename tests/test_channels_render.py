@@ -36,6 +36,7 @@ TEMPLATES = (
     "thanks",
 )
 COUNTRY = {"fr": "FR", "de": "DE", "en": "GB"}
+LAW = {"fr": "fr", "de": "de", "en": "uk"}  # the law of each company's country
 CURRENCY = {"fr": "EUR", "de": "EUR", "en": "GBP"}
 # 1,200.00 in the notice's locale and currency
 BIG = {"fr": f"1{NNBSP}200,00{NBSP}€", "de": f"1.200,00{NBSP}€", "en": "£1,200.00"}
@@ -52,6 +53,7 @@ def company(lang: str) -> CompanyInfo:
         legal_mentions=("SIREN 123 456 789", "TVA FR12 123456789", "Siège social : Paris"),
         bank_details="IBAN FR76 3000 1007 9412 3456 7890 185 - BIC BNPAFRPP",
         country=COUNTRY[lang],
+        law=LAW[lang],
         language=lang,
     )
 

@@ -72,7 +72,7 @@ def planned_today(sw: SandboxWorkspace, connection: str = "test-quickbooks") -> 
 
 
 def test_init_writes_loadable_files_and_refuses_to_overwrite(tmp_path: Path) -> None:
-    from policies.loader import load_policy
+    from support.rules import load_policy
     from sync.config import load_config
 
     runner = CliRunner()

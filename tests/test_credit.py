@@ -6,12 +6,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from policies.config import CustomerSettings
-from policies.credit import breach_action, check_limit, exposure_by_customer, suggest_limit
-from policies.loader import parse_policy
+from policies.credit import check_limit, exposure_by_customer, suggest_limit
 from policies.model.actions import ActionKind
 from policies.model.ledger import Customer, Invoice, InvoiceStatus, Settlement
 from policies.model.money import Money
-from policies.planner import plan_day
+from policies.planning import plan_day
+from policies.planning.credit_limits import breach_action
+from support.rules import parse_policy
 from test_planner import POLICY_YAML
 
 TODAY = date(2024, 6, 1)

@@ -6,12 +6,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from policies.discount import discount_offer, discount_taken
-from policies.loader import parse_policy
 from policies.model.actions import ActionKind, DoneAction
 from policies.model.ledger import Customer, Instalment, Invoice, InvoiceStatus, Settlement
 from policies.model.money import Money
 from policies.payment_plans import PaymentPlan, equal_instalments, evaluate_plan
-from policies.planner import plan_day
+from policies.planning import plan_day
+from support.rules import parse_policy
 from test_planner import POLICY_YAML, as_history, merge
 
 ISSUE = date(2024, 3, 1)

@@ -19,8 +19,8 @@ from bench.fuzz import (
     policy_texts,
     tolerating_known_gaps,
 )
-from policies.loader import parse_policy
 from policies.model.errors import PolicyError
+from support.rules import parse_policy
 
 FUZZ = settings(
     max_examples=150,

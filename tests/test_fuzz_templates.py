@@ -20,9 +20,9 @@ from policies.model.actions import ActionKind, PlannedAction
 from policies.model.errors import RelanceError
 from policies.model.ledger import Customer, CustomerKind, Invoice, InvoiceStatus
 from policies.model.money import Money
-from sync.channels import Renderer, build_context, compose_email, render_notice
-from sync.channels.context import CompanyInfo, NoticeContext
-from sync.channels.render import RenderedNotice
+from sync.channels.context import CompanyInfo, NoticeContext, build_context
+from sync.channels.render import RenderedNotice, Renderer, render_notice
+from sync.channels.transports import compose_email
 
 FUZZ = settings(
     max_examples=300,
@@ -227,7 +227,8 @@ def _context(template: str) -> NoticeContext:
         balance=Money.of("1200", "EUR"),
         status=InvoiceStatus.OPEN,
     )
-    company = CompanyInfo(name="Exemple SAS", email="compta@exemple.example", country="FR", language="en")
+    company = CompanyInfo(name="Exemple SAS", email="compta@exemple.example", country="FR", language="en",
+                          law="fr")
     return build_context(action, customer, {"I1": invoice}, company, date(2026, 2, 25))
 
 

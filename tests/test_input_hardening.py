@@ -18,10 +18,10 @@ from bench.fuzz import QUICKBOOKS_TEMPLATES, XERO_TEMPLATES, example_texts, plan
 from connectors.quickbooks.mapping import map_records as map_quickbooks
 from connectors.values import AMOUNT_LIMIT, address_problem, checked_amount, header_safe_name
 from connectors.xero.mapping import map_records as map_xero
-from policies.loader import parse_policy
 from policies.model.errors import PolicyError, RelanceError
-from sync.channels import compose_email
+from support.rules import parse_policy
 from sync.channels.render import RenderedNotice
+from sync.channels.transports import compose_email
 
 FR = example_texts()["fr-b2b.yaml"]
 

@@ -17,9 +17,11 @@ from policies.interest import InterestTerms, compensation, compute_interest
 from policies.model.errors import RelanceError
 from policies.model.ledger import Settlement
 from policies.model.money import Money
+from support.rules import RULEBOOK
+from support.rules import terms as interest_terms
 from sync.cli import cli
 
-FR = InterestTerms(law="fr")
+FR = interest_terms(law="fr")
 
 
 def pay(day: date, amount: str) -> Settlement:
@@ -100,7 +102,7 @@ def test_fr_consumer_gets_the_taux_legal_and_no_compensation() -> None:
 
 def test_eu_same_invoice() -> None:
     # 1200 x 12.50% x 91/365 = 37.397260; 1200 x 12.25% x 46/365 = 18.526027; 55.923287 -> 55.92
-    result = run(InterestTerms(law="eu"), "1200.00", "EUR", date(2024, 3, 31), date(2024, 8, 15))
+    result = run(interest_terms(law="eu"), "1200.00", "EUR", date(2024, 3, 31), date(2024, 8, 15))
     assert [s.annual_rate for s in result.segments] == [Decimal("12.50"), Decimal("12.25")]
     assert result.interest == Money.of("55.92", "EUR")
     assert result.compensation == Money.of("40.00", "EUR")
@@ -108,7 +110,7 @@ def test_eu_same_invoice() -> None:
 
 def test_eu_zero_rate_years_form_one_segment() -> None:
     # ECB MRO 0.00 on every fixing 1 Jul 2016 - 1 Jul 2022: one 8.00 segment across half-years.
-    result = run(InterestTerms(law="eu"), "1000.00", "EUR", date(2020, 12, 31), date(2022, 12, 31))
+    result = run(interest_terms(law="eu"), "1000.00", "EUR", date(2020, 12, 31), date(2022, 12, 31))
     assert len(result.segments) == 1
     assert result.segments[0].annual_rate == Decimal("8.00")
     assert result.segments[0].days == 730
@@ -117,7 +119,7 @@ def test_eu_zero_rate_years_form_one_segment() -> None:
 
 
 def test_eu_consumer_gets_nothing_with_a_reason() -> None:
-    result = run(InterestTerms(law="eu"), "1200.00", "EUR", date(2024, 3, 31), date(2024, 8, 15), b2c=True)
+    result = run(interest_terms(law="eu"), "1200.00", "EUR", date(2024, 3, 31), date(2024, 8, 15), b2c=True)
     assert result.interest.is_zero() and result.compensation.is_zero()
     assert any("2011/7" in warning for warning in result.warnings)
 
@@ -129,7 +131,7 @@ def test_de_delay_across_1_january_2023() -> None:
     # Basiszinssatz -0.88 until 31 Dec 2022, 1.62 from 1 Jan 2023 (Bundesbank).
     # 16-31 Dec 2022: 10000 x 8.12% x 16/365 = 35.594521; 1-31 Jan 2023: 10000 x 10.62% x 31/365 = 90.197260
     # total 125.791781 -> 125.79; EUR 40 (§ 288 Abs. 5)
-    result = run(InterestTerms(law="de"), "10000.00", "EUR", date(2022, 12, 15), date(2023, 1, 31))
+    result = run(interest_terms(law="de"), "10000.00", "EUR", date(2022, 12, 15), date(2023, 1, 31))
     assert [(s.days, s.annual_rate) for s in result.segments] == [
         (16, Decimal("8.12")), (31, Decimal("10.62")),
     ]
@@ -139,7 +141,7 @@ def test_de_delay_across_1_january_2023() -> None:
 
 def test_de_consumer_is_base_plus_five_without_compensation() -> None:
     # 10000 x 4.12% x 16/365 + 10000 x 6.62% x 31/365 = 74.284932 -> 74.28
-    result = run(InterestTerms(law="de"), "10000.00", "EUR", date(2022, 12, 15), date(2023, 1, 31), b2c=True)
+    result = run(interest_terms(law="de"), "10000.00", "EUR", date(2022, 12, 15), date(2023, 1, 31), b2c=True)
     assert [s.annual_rate for s in result.segments] == [Decimal("4.12"), Decimal("6.62")]
     assert result.interest == Money.of("74.28", "EUR")
     assert result.compensation.is_zero()
@@ -152,7 +154,7 @@ def test_uk_debt_starting_just_before_a_reference_date() -> None:
     # Due 30 Dec 2023: interest starts 31 Dec 2023, in H2 2023 -> reference date 30 Jun 2023,
     # Bank Rate 5.00 -> 13.00 fixed for the whole debt, although Bank Rate was 5.25 on 31 Dec 2023.
     # 31 Dec 2023 - 31 Mar 2024 = 92 days: 5000 x 13% x 92/365 = 163.835616 -> 163.84; GBP 70 (< 10,000)
-    result = run(InterestTerms(law="uk"), "5000.00", "GBP", date(2023, 12, 30), date(2024, 3, 31))
+    result = run(interest_terms(law="uk"), "5000.00", "GBP", date(2023, 12, 30), date(2024, 3, 31))
     assert [(s.days, s.annual_rate) for s in result.segments] == [(92, Decimal("13.00"))]
     assert result.interest == Money.of("163.84", "GBP")
     assert result.compensation == Money.of("70.00", "GBP")
@@ -161,7 +163,7 @@ def test_uk_debt_starting_just_before_a_reference_date() -> None:
 def test_uk_debt_starting_on_1_january_uses_31_december() -> None:
     # Due 31 Dec 2023: interest starts 1 Jan 2024 -> reference 31 Dec 2023, Bank Rate 5.25 -> 13.25.
     # 91 days: 5000 x 13.25% x 91/365 = 165.171233 -> 165.17
-    result = run(InterestTerms(law="uk"), "5000.00", "GBP", date(2023, 12, 31), date(2024, 3, 31))
+    result = run(interest_terms(law="uk"), "5000.00", "GBP", date(2023, 12, 31), date(2024, 3, 31))
     assert result.segments[0].annual_rate == Decimal("13.25")
     assert result.interest == Money.of("165.17", "GBP")
 
@@ -169,7 +171,7 @@ def test_uk_debt_starting_on_1_january_uses_31_december() -> None:
 def test_uk_partial_payment_keeps_the_fixed_rate() -> None:
     # 2000 paid 31 Jan 2024: 32 days on 5000 + 60 days on 3000, all at 13.00
     # = 56.986301 + 64.109589 = 121.095890 -> 121.10
-    result = run(InterestTerms(law="uk"), "5000.00", "GBP", date(2023, 12, 30), date(2024, 3, 31),
+    result = run(interest_terms(law="uk"), "5000.00", "GBP", date(2023, 12, 30), date(2024, 3, 31),
                  [pay(date(2024, 1, 31), "2000.00")])
     assert [(s.days, s.principal, s.annual_rate) for s in result.segments] == [
         (32, Decimal("5000.00"), Decimal("13.00")), (60, Decimal("3000.00"), Decimal("13.00")),
@@ -178,7 +180,7 @@ def test_uk_partial_payment_keeps_the_fixed_rate() -> None:
 
 
 def test_uk_consumer_gets_nothing_with_a_reason() -> None:
-    result = run(InterestTerms(law="uk"), "5000.00", "GBP", date(2023, 12, 30), date(2024, 3, 31), b2c=True)
+    result = run(interest_terms(law="uk"), "5000.00", "GBP", date(2023, 12, 30), date(2024, 3, 31), b2c=True)
     assert result.interest.is_zero() and result.compensation.is_zero() and not result.segments
     assert any("business debts only" in warning for warning in result.warnings)
 
@@ -189,7 +191,7 @@ def test_uk_consumer_gets_nothing_with_a_reason() -> None:
 )
 def test_uk_compensation_bands(amount: str, expected: str) -> None:
     # Act s. 5A: GBP 40 under 1,000; 70 from 1,000 under 10,000; 100 from 10,000.
-    assert compensation("uk", Money.of(amount, "GBP"), False) == Money.of(expected, "GBP")
+    assert compensation(RULEBOOK.law("uk"), Money.of(amount, "GBP"), False) == Money.of(expected, "GBP")
 
 
 # --- common rules -------------------------------------------------------------------------------------
@@ -198,7 +200,7 @@ def test_uk_compensation_bands(amount: str, expected: str) -> None:
 @pytest.mark.parametrize("law", ["fr", "de", "uk", "eu"])
 def test_paid_on_the_due_date_owes_nothing(law: str) -> None:
     currency = "GBP" if law == "uk" else "EUR"
-    result = run(InterestTerms(law=law), "1200.00", currency, date(2024, 3, 31), date(2024, 8, 15),  # type: ignore[arg-type]
+    result = run(interest_terms(law=law), "1200.00", currency, date(2024, 3, 31), date(2024, 8, 15),  # type: ignore[arg-type]
                  [pay(date(2024, 3, 31), "1200.00")])
     assert result.interest.is_zero() and result.compensation.is_zero() and not result.segments
     assert result.to_json()["total"] == "0.00"
@@ -218,11 +220,11 @@ def test_payment_before_due_reduces_the_starting_principal() -> None:
 
 
 def test_compensation_function() -> None:
-    assert compensation("fr", Money.of("10", "EUR"), False) == Money.of("40", "EUR")
-    assert compensation("de", Money.of("10", "EUR"), True).is_zero()
-    assert compensation("eu", Money.of("10", "EUR"), False, late=False).is_zero()
+    assert compensation(RULEBOOK.law("fr"), Money.of("10", "EUR"), False) == Money.of("40", "EUR")
+    assert compensation(RULEBOOK.law("de"), Money.of("10", "EUR"), True).is_zero()
+    assert compensation(RULEBOOK.law("eu"), Money.of("10", "EUR"), False, late=False).is_zero()
     assert compensation(None, Money.of("10", "EUR"), False).is_zero()
-    assert compensation("fr", Money.of("10", "USD"), False) == Money.zero("USD")
+    assert compensation(RULEBOOK.law("fr"), Money.of("10", "USD"), False) == Money.zero("USD")
 
 
 def test_foreign_currency_gets_no_fixed_compensation_and_says_why() -> None:
@@ -243,7 +245,7 @@ def test_unknown_half_year_carries_forward_with_a_warning() -> None:
 
 
 def test_unknown_half_year_is_an_error_when_the_policy_says_so() -> None:
-    terms = InterestTerms(law="fr", unknown_rate="error")
+    terms = interest_terms(law="fr", unknown_rate="error")
     with pytest.raises(RelanceError) as raised:
         run(terms, "1000.00", "EUR", date(2026, 6, 30), date(2026, 7, 31))
     assert "2026 H2" in raised.value.message
@@ -251,7 +253,7 @@ def test_unknown_half_year_is_an_error_when_the_policy_says_so() -> None:
 
 
 def test_policy_rate_override_fills_the_gap() -> None:
-    terms = InterestTerms(law="fr", unknown_rate="error",
+    terms = interest_terms(law="fr", unknown_rate="error",
                           rate_overrides=({"from": "2026-07-01", "rate": "1.90", "source": "test"},))
     result = run(terms, "1000.00", "EUR", date(2026, 6, 30), date(2026, 7, 31))
     assert result.segments[0].annual_rate == Decimal("11.90")
@@ -259,7 +261,7 @@ def test_policy_rate_override_fills_the_gap() -> None:
 
 
 def test_uk_unknown_reference_date_warns() -> None:
-    result = run(InterestTerms(law="uk"), "500.00", "GBP", date(2026, 7, 1), date(2026, 8, 1))
+    result = run(interest_terms(law="uk"), "500.00", "GBP", date(2026, 7, 1), date(2026, 8, 1))
     assert any("boe_bank_rate" in warning and "2026 H2" in warning for warning in result.warnings)
 
 
@@ -267,7 +269,7 @@ def test_uk_unknown_reference_date_warns() -> None:
 
 
 def test_contractual_annual_rate_is_constant_and_applies_to_consumers() -> None:
-    terms = InterestTerms(annual_rate="12.00")
+    terms = interest_terms(annual_rate="12.00")
     result = run(terms, "1000.00", "EUR", date(2024, 3, 31), date(2024, 8, 15), b2c=True)
     # 137 days at 12%: 1000 x 12% x 137/365 = 45.041096 -> 45.04; no law -> no compensation
     assert [(s.days, s.annual_rate) for s in result.segments] == [(137, Decimal("12.00"))]
@@ -277,21 +279,21 @@ def test_contractual_annual_rate_is_constant_and_applies_to_consumers() -> None:
 
 def test_monthly_rate_is_twelve_times_act_365() -> None:
     # 1.5%/month -> 18%/year; 30 days on 1000 = 14.794521 -> 14.79 (US net-30 style, no compensation)
-    result = run(InterestTerms(monthly_rate="1.5"), "1000.00", "USD", date(2024, 3, 31), date(2024, 4, 30))
+    result = run(interest_terms(monthly_rate="1.5"), "1000.00", "USD", date(2024, 3, 31), date(2024, 4, 30))
     assert result.segments[0].annual_rate == Decimal("18.0")
     assert result.to_json()["segments"][0]["annual_rate"] == "18.00"
     assert result.interest == Money.of("14.79", "USD")
 
 
 def test_contractual_rate_with_a_law_keeps_the_statutory_compensation() -> None:
-    result = run(InterestTerms(law="fr", annual_rate="20"), "1200.00", "EUR", date(2024, 3, 31),
+    result = run(interest_terms(law="fr", annual_rate="20"), "1200.00", "EUR", date(2024, 3, 31),
                  date(2024, 4, 30))
     assert result.segments[0].annual_rate == Decimal("20")
     assert result.compensation == Money.of("40", "EUR")
 
 
 def test_grace_days() -> None:
-    terms = InterestTerms(law="fr", grace_days=10)
+    terms = interest_terms(law="fr", grace_days=10)
     due, until = date(2024, 3, 31), date(2024, 8, 15)
     within = run(terms, "1200.00", "EUR", due, until, [pay(date(2024, 4, 10), "1200")])
     assert within.total.is_zero() and "grace" in within.warnings[0]
@@ -304,7 +306,7 @@ def test_grace_days() -> None:
 
 
 def test_minimum_drops_small_interest() -> None:
-    terms = InterestTerms(law="fr", minimum="5.00")
+    terms = interest_terms(law="fr", minimum="5.00")
     small = run(terms, "1200.00", "EUR", date(2024, 3, 31), date(2024, 4, 10))  # 4.77
     assert small.interest.is_zero()
     assert small.compensation == Money.of("40", "EUR")
@@ -314,10 +316,10 @@ def test_minimum_drops_small_interest() -> None:
 
 
 def test_cap_takes_the_smaller_of_amount_and_percent() -> None:
-    by_amount = run(InterestTerms(law="fr", cap_amount="50"), "1200.00", "EUR", date(2024, 3, 31),
+    by_amount = run(interest_terms(law="fr", cap_amount="50"), "1200.00", "EUR", date(2024, 3, 31),
                     date(2024, 8, 15))
     assert by_amount.interest == Money.of("50.00", "EUR")
-    by_percent = run(InterestTerms(law="fr", cap_amount="50", cap_percent="2"), "1200.00", "EUR",
+    by_percent = run(interest_terms(law="fr", cap_amount="50", cap_percent="2"), "1200.00", "EUR",
                      date(2024, 3, 31), date(2024, 8, 15))
     assert by_percent.interest == Money.of("24.00", "EUR")
     assert any("capped" in warning for warning in by_percent.warnings)
@@ -326,8 +328,8 @@ def test_cap_takes_the_smaller_of_amount_and_percent() -> None:
 def test_compounding_capitalises_a_full_year() -> None:
     # 10% on 1000 from 1 Jan 2023: year 1 (365 d) = 100; from 1 Jan 2024 the base is 1100:
     # 1100 x 10% x 366/365 = 110.301370; total 210.301370 -> 210.30 (simple interest: 200.27)
-    simple = run(InterestTerms(annual_rate="10"), "1000.00", "EUR", date(2022, 12, 31), date(2024, 12, 31))
-    compound = run(InterestTerms(annual_rate="10", compounding=True), "1000.00", "EUR",
+    simple = run(interest_terms(annual_rate="10"), "1000.00", "EUR", date(2022, 12, 31), date(2024, 12, 31))
+    compound = run(interest_terms(annual_rate="10", compounding=True), "1000.00", "EUR",
                    date(2022, 12, 31), date(2024, 12, 31))
     assert simple.interest == Money.of("200.27", "EUR")
     assert compound.interest == Money.of("210.30", "EUR")
@@ -336,13 +338,13 @@ def test_compounding_capitalises_a_full_year() -> None:
 
 def test_terms_validation() -> None:
     with pytest.raises(RelanceError):
-        InterestTerms(annual_rate="10", monthly_rate="1")
+        interest_terms(annual_rate="10", monthly_rate="1")
     with pytest.raises(RelanceError):
-        InterestTerms(law="xx")  # type: ignore[arg-type]
+        interest_terms(law="xx")  # type: ignore[arg-type]
     with pytest.raises(RelanceError):
-        InterestTerms(unknown_rate="ignore")  # type: ignore[arg-type]
-    assert InterestTerms(minimum="1.5").minimum == Decimal("1.5")
-    hash(InterestTerms(law="fr", rate_overrides=({"from": "2026-07-01", "rate": "2"},)))
+        interest_terms(unknown_rate="ignore")  # type: ignore[arg-type]
+    assert interest_terms(law="fr", minimum="1.5").minimum == Decimal("1.5")
+    hash(interest_terms(law="fr", rate_overrides=({"from": "2026-07-01", "rate": "2"},)))
 
 
 # --- CLI ----------------------------------------------------------------------------------------------

@@ -11,13 +11,14 @@ from hypothesis import strategies as st
 from policies.interest import InterestTerms, compute_interest
 from policies.model.ledger import Settlement
 from policies.model.money import Money
+from support.rules import terms as interest_terms
 
 SETTINGS = settings(max_examples=200, deadline=None)
 
 TERMS = st.sampled_from([
-    InterestTerms(law="fr"), InterestTerms(law="de"), InterestTerms(law="uk"), InterestTerms(law="eu"),
-    InterestTerms(annual_rate=Decimal("12")), InterestTerms(monthly_rate=Decimal("1.5")),
-    InterestTerms(annual_rate=Decimal("10"), compounding=True),
+    interest_terms(law="fr"), interest_terms(law="de"), interest_terms(law="uk"), interest_terms(law="eu"),
+    interest_terms(annual_rate=Decimal("12")), interest_terms(monthly_rate=Decimal("1.5")),
+    interest_terms(annual_rate=Decimal("10"), compounding=True),
 ])
 AMOUNTS = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("2000000"), places=2)
 DUE_DATES = st.dates(min_value=date(2020, 1, 1), max_value=date(2026, 12, 31))
@@ -83,7 +84,7 @@ def test_segments_tile_the_delay_and_sum_to_the_total(terms: InterestTerms, amou
 def test_splitting_a_period_never_changes_the_total(law: str, amount: Decimal, due: date, days: int,
                                                     split: int) -> None:
     """Interest to a split date, plus each later segment recomputed on its own, equals the whole."""
-    terms = InterestTerms(law=law)  # type: ignore[arg-type]
+    terms = interest_terms(law=law)  # type: ignore[arg-type]
     split = min(split, days)
     whole = compute_interest(terms, total=Money(amount, "EUR"), due=due, until=due + timedelta(days=days),
                              settlements=[], b2c=False)
@@ -108,6 +109,6 @@ def test_splitting_a_period_never_changes_the_total(law: str, amount: Decimal, d
 def test_uk_rate_is_constant_per_debt(amount: Decimal, due: date, days: int,
                                       payments: list[tuple[int, Decimal]]) -> None:
     settlements = [Settlement(due + timedelta(days=offset), paid) for offset, paid in payments]
-    result = compute_interest(InterestTerms(law="uk"), total=Money(amount, "GBP"), due=due,
+    result = compute_interest(interest_terms(law="uk"), total=Money(amount, "GBP"), due=due,
                               until=due + timedelta(days=days), settlements=settlements, b2c=False)
     assert len({segment.annual_rate for segment in result.segments}) <= 1

@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policies.ladder import CompiledLadder, StepSpec, choose
-from policies.loader import parse_policy
 from policies.model.actions import ActionKind, DoneAction
 from policies.model.ledger import Customer, Invoice, InvoiceStatus
 from policies.model.money import Money
-from policies.planner import plan_day
+from policies.planning import plan_day
+from support.rules import parse_policy
 from test_planner import POLICY_YAML, as_history, merge
 
 POLICY = parse_policy(POLICY_YAML)

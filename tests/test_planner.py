@@ -1,4 +1,4 @@
-"""The planning engine (policies/planner.py): the ladder rules of issue #2 section 4, one by one."""
+"""The planning engine (policies/planning/): the ladder rules of issue #2 section 4, one by one."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from policies.loader import parse_policy
 from policies.model.actions import ActionKind, Charge, DoneAction, PlannedAction
 from policies.model.ledger import Customer, CustomerKind, Invoice, InvoiceStatus, Settlement
 from policies.model.money import Money
-from policies.planner import Plan, plan_day
+from policies.planning import Plan, plan_day
+from support.rules import parse_policy
 from sync.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -514,8 +514,8 @@ def test_cli_plan_bad_invoice_names_item_and_field(tmp_path, mutate, expected):
 
 
 def test_plan_from_json_rejects_non_json(tmp_path):
-    from policies.loader import load_policy
     from policies.model.errors import RelanceError
+    from support.rules import load_policy
     from sync.commands.planning import plan_from_json
 
     with pytest.raises(RelanceError, match=r"invoices.json:1: not valid JSON"):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from policies.loader import parse_policy
 from policies.model.actions import ActionKind, DoneAction, PlannedAction
 from policies.model.ledger import Customer, Invoice, InvoiceLine, InvoiceStatus
 from policies.model.money import Money
-from policies.planner import plan_day
+from policies.planning import plan_day
+from support.rules import parse_policy
 from test_planner import POLICY_YAML
 
 TODAY = date(2024, 5, 20)

@@ -13,15 +13,14 @@ from ruamel.yaml import YAML
 from policies.config import (
     BusinessCalendar,
     BusinessDayRule,
-    Channel,
     CustomerSettings,
-    Law,
     Policy,
 )
 from policies.lint import check_policy_text, lint_policy
-from policies.loader import load_policy, parse_policy
 from policies.model.errors import PolicyError
 from policies.model.ledger import Customer, CustomerKind
+from support.rules import RULEBOOK, load_policy, parse_policy
+from sync.channels.shipped import Channel
 from sync.commands.policy_tools import policy_schema
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "policies"
@@ -102,7 +101,7 @@ def test_fr_example_is_the_seed_ladder(fr: Policy) -> None:
     late_letter = fr.ladder.steps[3]
     assert late_letter.charge == ("interest", "compensation")
     assert fr.ladder.steps[7].demand_days == 10
-    assert fr.interest.statutory is Law.FR and fr.interest.grace_days == 0
+    assert fr.interest.statutory == "fr" and fr.interest.grace_days == 0
     assert fr.compensation.enabled
     assert fr.credit.default_limit == Decimal("10000")
 
@@ -361,7 +360,7 @@ def test_lint_useful_extras() -> None:
 
 def test_check_report_puts_warnings_on_their_lines() -> None:
     text = MINIMAL + 'interest:\n  annual_rate: "5"\n'
-    report = check_policy_text(text, "p.yaml", today=date(2026, 3, 1))
+    report = check_policy_text(text, "p.yaml", today=date(2026, 3, 1), rulebook=RULEBOOK)
     assert report.ok
     assert report.lines()[0] == "p.yaml: ok (1 warning(s))"
     assert report.lines()[1].startswith("warning: p.yaml:7: interest.annual_rate: 5 % a year is below")

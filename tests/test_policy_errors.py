@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from policies.loader import load_policy, parse_policy
 from policies.model.errors import PolicyError, RelanceError
+from support.rules import load_policy, parse_policy
 
 BROKEN = Path(__file__).parent / "broken_policies"
 

@@ -7,17 +7,24 @@ from decimal import Decimal
 
 import pytest
 
+from policies.laws.fr import FR_TAUX_LEGAL, legal_rate
 from policies.model.errors import RelanceError
 from policies.rates import (
-    TABLE_NAMES,
     RateRow,
     RateTable,
-    fr_legal_rate,
     half_year_end,
     half_year_start,
-    load_table,
     parse_csv,
 )
+from support.rules import RULEBOOK
+from sync.rulebook import load_rulebook
+
+TABLE_NAMES = ("ecb_mro", "de_basiszins", "boe_bank_rate", "fr_taux_legal")  # the shipped tables
+load_table = RULEBOOK.table
+
+
+def fr_legal_rate(on: date):  # type: ignore[no-untyped-def]
+    return legal_rate(RULEBOOK.table(FR_TAUX_LEGAL.name), on)
 
 
 @pytest.mark.parametrize("name", TABLE_NAMES)
@@ -26,7 +33,7 @@ def test_every_table_loads_sorted_with_a_source_per_row(name: str) -> None:
     dates = [row.effective_from for row in table.rows]
     assert dates == sorted(dates)
     assert all(row.source.strip() for row in table.rows)
-    assert load_table(name) is table  # cached
+    assert load_rulebook().table(name) is table  # read once, cached
 
 
 # Issue #2 section 3, "Facts to start from" (ECB press releases; Bundesbank; Bank of England; arrêtés).

@@ -22,7 +22,6 @@ import pytest
 
 from connectors.base import Page
 from connectors.sandbox.generator import iter_company
-from policies.loader import load_policy
 from policies.model.ledger import (
     Allocation,
     CreditNote,
@@ -34,7 +33,8 @@ from policies.model.ledger import (
 )
 from policies.model.money import Money
 from policies.payment_plans import PaymentPlan
-from policies.planner import Plan
+from policies.planning import Plan
+from support.rules import load_policy
 from sync.engine import iter_plan_parts, plan_for, plan_from_snapshot
 from sync.store import open_store
 from sync.store.repository import Store

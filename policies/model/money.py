@@ -73,7 +73,7 @@ class Money(NamedTuple):
         if self.currency != other.currency:
             raise CurrencyMismatch(f"cannot combine {self.currency} and {other.currency}")
 
-    def __add__(self, other: object) -> Money:  # type: ignore[override]
+    def __add__(self, other: object) -> Money:
         if not isinstance(other, Money):
             return NotImplemented
         self._check(other)
@@ -83,12 +83,12 @@ class Money(NamedTuple):
         self._check(other)
         return Money(self.amount - other.amount, self.currency)
 
-    def __mul__(self, factor: object) -> Money:  # type: ignore[override]
+    def __mul__(self, factor: object) -> Money:
         if isinstance(factor, float | Money):
             return NotImplemented
         return Money(self.amount * to_decimal(factor), self.currency)
 
-    def __rmul__(self, factor: object) -> Money:  # type: ignore[override]
+    def __rmul__(self, factor: object) -> Money:
         return self.__mul__(factor)
 
     def __neg__(self) -> Money:

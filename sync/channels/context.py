@@ -15,43 +15,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from policies.interest import compensation as statutory_compensation_for
 from policies.model.actions import ActionKind, Charge, DoneAction, PlannedAction
 from policies.model.errors import RelanceError
 from policies.model.ledger import Customer, CustomerKind, Invoice
 from policies.model.money import Money, to_decimal
 
-# Member states whose late-payment law we cite as the EU directive when no national text is shipped.
-_EU = frozenset(
-    [
-        "AT",
-        "BE",
-        "BG",
-        "CY",
-        "CZ",
-        "DK",
-        "EE",
-        "ES",
-        "FI",
-        "GR",
-        "HR",
-        "HU",
-        "IE",
-        "IT",
-        "LT",
-        "LU",
-        "LV",
-        "MT",
-        "NL",
-        "PL",
-        "PT",
-        "RO",
-        "SE",
-        "SI",
-        "SK",
-    ]
-)
-_LAW_BY_COUNTRY = {"FR": "fr", "DE": "de", "GB": "uk", "UK": "uk"}
 DEFAULT_DEMAND_DAYS = 8  # a formal demand without a policy figure still gives a deadline
 _LANGUAGE = re.compile(r"[a-z]{2}")
 
@@ -69,16 +37,7 @@ class CompanyInfo:
     country: str = ""  # ISO 3166-1 alpha-2: decides which late-payment law the notices cite
     language: str = "en"  # default notice language
     website: str = ""
-    law: str | None = None  # fr | de | uk | eu; None = derived from `country`
-
-    @property
-    def statutory_law(self) -> str | None:
-        if self.law:
-            return self.law.lower()
-        country = self.country.upper()
-        if country in _LAW_BY_COUNTRY:
-            return _LAW_BY_COUNTRY[country]
-        return "eu" if country in _EU else None
+    law: str | None = None  # the late-payment law the notices cite (the policy's statutory_law())
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +273,16 @@ def _invoice_lines(
     return result
 
 
+def _owed_compensation(action: PlannedAction, currency: str) -> Money:
+    raw_lines = action.details.get("invoices")
+    amounts = []
+    if isinstance(raw_lines, Sequence):
+        for line in raw_lines:
+            if isinstance(line, Mapping) and line.get("statutory_compensation") is not None:
+                amounts.append(_money(line["statutory_compensation"], currency, "statutory compensation"))
+    return _sum(amounts, currency)
+
+
 def _charges(
     action: PlannedAction, fees: Sequence[PlannedAction | DoneAction], numbers: Mapping[str, str]
 ) -> list[NoticeCharge]:
@@ -392,7 +361,7 @@ def build_context(
     lines = _invoice_lines(action, invoices, today)
     numbers = {line.id: line.number for line in lines}
     charges = _charges(action, fees, numbers)
-    law = company.statutory_law
+    law = company.law
     b2b = customer.kind is not CustomerKind.B2C
 
     interest_by_invoice: dict[str, Money] = {}
@@ -454,14 +423,11 @@ def build_context(
 
     statutory: Money | None = _sum([c.amount for c in charges if c.component == "compensation"], currency)
     if statutory is not None and statutory.is_zero():
+        # nothing charged with this notice: cite what the law owes, as the planner computed it
         statutory = None
         if b2b and law is not None:
-            owed = [
-                statutory_compensation_for(law, line.balance, False, late=line.days_late > 0)
-                for line in lines
-            ]
-            computed = _sum([money for money in owed if money.currency == currency], currency)
-            statutory = None if computed.is_zero() else computed
+            owed = _owed_compensation(action, currency)
+            statutory = None if owed.is_zero() else owed
 
     return NoticeContext(
         company=company,

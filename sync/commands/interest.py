@@ -10,7 +10,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from policies.interest import LAWS, InterestResult, InterestTerms, compute_interest
+from policies.config import interest_terms
+from policies.interest import InterestResult, compute_interest
 from policies.model.errors import RelanceError
 from policies.model.ledger import Settlement
 from policies.model.money import Money, to_decimal
@@ -41,6 +42,21 @@ class Amount(click.ParamType):
         if amount <= 0:
             self.fail(f"expected an amount above zero, got {value!r}", param, ctx)
         return amount
+
+
+class LawCode(click.ParamType):
+    """A registered late-payment law (read from the installed plugins when the option is used)."""
+
+    name = "LAW"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from sync.rulebook import load_rulebook
+
+        code = str(value).strip().lower()
+        known = list(load_rulebook().laws)
+        if code not in known:
+            self.fail(f"{value!r} is not one of {', '.join(map(repr, known))}", param, ctx)
+        return code
 
 
 class PaymentSpec(click.ParamType):
@@ -84,7 +100,7 @@ def register(cli: click.Group) -> None:
     """Add this module's commands to the `relance` group."""
 
     @cli.command("interest")
-    @click.option("--law", type=click.Choice(LAWS), required=True, help="Statutory regime.")
+    @click.option("--law", type=LawCode(), required=True, help="Statutory regime: fr, de, uk, eu, ...")
     @click.option("--amount", type=Amount(), required=True, help="Invoice total incl. tax, e.g. 1200.00.")
     @click.option("--currency", default=None, help="ISO currency (default GBP for uk, EUR otherwise).")
     @click.option("--due", type=IsoDate(), required=True, help="Due date, YYYY-MM-DD.")
@@ -106,13 +122,16 @@ def register(cli: click.Group) -> None:
             raise click.UsageError("give exactly one of --paid DATE or --as-of DATE")
         until = paid if paid is not None else as_of
         assert until is not None
-        code = (currency or ("GBP" if law == "uk" else "EUR")).strip().upper()
+        from sync.rulebook import load_rulebook
+
+        rulebook = load_rulebook()
+        code = (currency or rulebook.law(law).compensation_currency).strip().upper()
         if len(code) != 3 or not code.isalpha():
             raise click.BadParameter(f"expected an ISO 4217 code like EUR, got {currency!r}",
                                      param_hint="--currency")
         try:
             result = compute_interest(
-                InterestTerms(law=law),  # type: ignore[arg-type]
+                interest_terms(rulebook, law=law),
                 total=Money(amount, code), due=due, until=until, settlements=payments, b2c=b2c,
             )
         except RelanceError as error:

@@ -36,7 +36,7 @@ from policies.model.money import Money, to_decimal
 
 if TYPE_CHECKING:
     from policies.config import Policy
-    from policies.planner import Plan
+    from policies.planning import Plan
 
 
 class _Bad(Exception):
@@ -190,7 +190,7 @@ def plan_from_json(text: str, policy: Policy, today: date, *, source: str = "inv
     """Plan a JSON list of invoices (the format in this module's docstring) offline, without history.
 
     Raises RelanceError naming the item index and field for bad input."""
-    from policies.planner import plan_day
+    from policies.planning import plan_day
 
     try:
         data = json.loads(text)
@@ -400,7 +400,7 @@ def register(cli: click.Group) -> None:
             raise click.UsageError("--invoices needs --policy FILE")
         if day is None:
             raise click.UsageError("--invoices needs --today DATE")
-        from policies.loader import load_policy
+        from sync.rulebook import load_policy
 
         policy = load_policy(policy_path)
         try:

@@ -11,8 +11,9 @@ import click
 
 from policies.config import Policy
 from policies.lint import PolicyReport, check_policy_text
-from policies.loader import read_policy_file
 from policies.model.errors import PolicyError
+from policies.rulebook import Rulebook
+from sync.rulebook import load_rulebook, read_policy_file
 
 
 class _IsoDate(click.ParamType):
@@ -27,9 +28,24 @@ class _IsoDate(click.ParamType):
             self.fail(f"expected a date like 2026-12-31, got {value!r}", param, ctx)
 
 
-def policy_schema() -> dict[str, object]:
-    """The JSON Schema of policy.yaml (for editors: yaml-language-server, VS Code, JetBrains)."""
-    schema = Policy.model_json_schema(by_alias=True)
+def policy_schema(rulebook: Rulebook | None = None) -> dict[str, object]:
+    """The JSON Schema of policy.yaml (for editors: yaml-language-server, VS Code, JetBrains), with
+    the registered laws, rate tables and channels as enums."""
+    rulebook = rulebook or load_rulebook()
+    names = {"law": list(rulebook.laws), "table": list(rulebook.tables), "channel": list(rulebook.channels)}
+
+    def registered(node: object) -> object:
+        if isinstance(node, dict):
+            if "x-registry" in node:
+                rest = {key: value for key, value in node.items() if key != "x-registry"}
+                return {**rest, "enum": names[node["x-registry"]]}
+            return {key: registered(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [registered(item) for item in node]
+        return node
+
+    schema = registered(Policy.model_json_schema(by_alias=True))
+    assert isinstance(schema, dict)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
 
@@ -42,7 +58,7 @@ def check_files(paths: list[Path], today: date) -> list[PolicyReport]:
         except PolicyError as error:
             reports.append(PolicyReport(str(path), tuple(error.problems), ()))
             continue
-        reports.append(check_policy_text(text, source, today=today))
+        reports.append(check_policy_text(text, source, today=today, rulebook=load_rulebook()))
     return reports
 
 

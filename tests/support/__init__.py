@@ -1,0 +1,1 @@
+"""Shared test helpers and oracles (imported by the tests as `support`)."""
