@@ -15,18 +15,7 @@ from policies.interest import InterestResult, compute_interest
 from policies.model.errors import RelanceError
 from policies.model.ledger import Settlement
 from policies.model.money import Money, to_decimal
-
-
-class IsoDate(click.ParamType):
-    name = "DATE"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> date:
-        if isinstance(value, date):
-            return value
-        try:
-            return date.fromisoformat(str(value).strip())
-        except ValueError:
-            self.fail(f"expected a date as YYYY-MM-DD, got {value!r}", param, ctx)
+from sync.commands.options import DATE, json_option
 
 
 class Amount(click.ParamType):
@@ -62,31 +51,29 @@ class LawCode(click.ParamType):
 class PaymentSpec(click.ParamType):
     name = "DATE:AMOUNT"
 
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> Settlement:
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> Settlement:
         if isinstance(value, Settlement):
             return value
         text = str(value)
         day, sep, amount = text.partition(":")
         if not sep:
             self.fail(f"expected DATE:AMOUNT like 2024-05-10:500.00, got {text!r}", param, ctx)
-        return Settlement(IsoDate().convert(day, param, ctx), Amount().convert(amount, param, ctx))
+        return Settlement(DATE.convert(day, param, ctx), Amount().convert(amount, param, ctx))
 
 
 def _print_breakdown(result: InterestResult, until_label: str) -> None:
     console = Console(highlight=False)
     console.print(
-        f"{(result.law or '-').upper()} late-payment interest on {result.principal.display()} "
-        f"({until_label})"
+        f"{(result.law or '-').upper()} late-payment interest on {result.principal.display()} ({until_label})"
     )
     table = Table(show_header=True, header_style="bold")
     for column in ("from", "to", "days", "principal", "rate %", "interest"):
         table.add_column(column, justify="left" if column in ("from", "to") else "right")
     for segment in result.segments:
         row = segment.to_json(result.currency)
-        table.add_row(row["start"], row["end"], str(row["days"]), row["principal"], row["annual_rate"],
-                      row["interest"])
+        table.add_row(
+            row["start"], row["end"], str(row["days"]), row["principal"], row["annual_rate"], row["interest"]
+        )
     if result.segments:
         console.print(table)
     console.print(f"Interest:     {result.interest.display()}")
@@ -103,16 +90,28 @@ def register(cli: click.Group) -> None:
     @click.option("--law", type=LawCode(), required=True, help="Statutory regime: fr, de, uk, eu, ...")
     @click.option("--amount", type=Amount(), required=True, help="Invoice total incl. tax, e.g. 1200.00.")
     @click.option("--currency", default=None, help="ISO currency (default GBP for uk, EUR otherwise).")
-    @click.option("--due", type=IsoDate(), required=True, help="Due date, YYYY-MM-DD.")
-    @click.option("--paid", type=IsoDate(), default=None, help="Date the balance was paid in full.")
-    @click.option("--as-of", "as_of", type=IsoDate(), default=None, help="Count interest up to this date.")
-    @click.option("--payment", "payments", type=PaymentSpec(), multiple=True,
-                  help="Partial payment DATE:AMOUNT (repeatable).")
+    @click.option("--due", type=DATE, required=True, help="Due date, YYYY-MM-DD.")
+    @click.option("--paid", type=DATE, default=None, help="Date the balance was paid in full.")
+    @click.option("--as-of", "as_of", type=DATE, default=None, help="Count interest up to this date.")
+    @click.option(
+        "--payment",
+        "payments",
+        type=PaymentSpec(),
+        multiple=True,
+        help="Partial payment DATE:AMOUNT (repeatable).",
+    )
     @click.option("--b2c", is_flag=True, help="The debtor is a consumer.")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @json_option("Print JSON.")
     def interest_command(
-        law: str, amount: Decimal, currency: str | None, due: date, paid: date | None, as_of: date | None,
-        payments: tuple[Settlement, ...], b2c: bool, as_json: bool,
+        law: str,
+        amount: Decimal,
+        currency: str | None,
+        due: date,
+        paid: date | None,
+        as_of: date | None,
+        payments: tuple[Settlement, ...],
+        b2c: bool,
+        as_json: bool,
     ) -> None:
         """Late-payment interest and fixed compensation for one invoice.
 
@@ -127,12 +126,17 @@ def register(cli: click.Group) -> None:
         rulebook = load_rulebook()
         code = (currency or rulebook.law(law).compensation_currency).strip().upper()
         if len(code) != 3 or not code.isalpha():
-            raise click.BadParameter(f"expected an ISO 4217 code like EUR, got {currency!r}",
-                                     param_hint="--currency")
+            raise click.BadParameter(
+                f"expected an ISO 4217 code like EUR, got {currency!r}", param_hint="--currency"
+            )
         try:
             result = compute_interest(
                 interest_terms(rulebook, law=law),
-                total=Money(amount, code), due=due, until=until, settlements=payments, b2c=b2c,
+                total=Money(amount, code),
+                due=due,
+                until=until,
+                settlements=payments,
+                b2c=b2c,
             )
         except RelanceError as error:
             raise click.ClickException(str(error)) from None

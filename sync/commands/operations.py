@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -15,41 +14,7 @@ from typing import Any
 import click
 
 from policies.model.errors import RelanceError
-
-
-class DateParam(click.ParamType):
-    name = "DATE"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
-        if isinstance(value, date):
-            return value
-        try:
-            return date.fromisoformat(str(value))
-        except ValueError:
-            self.fail(f"expected a date like 2026-12-31, got {value!r}", param, ctx)
-
-
-DATE = DateParam()
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="relance.yaml to use (default: $RELANCE_CONFIG or ./relance.yaml).",
-)
-today_option = click.option(
-    "--today",
-    type=DATE,
-    default=None,
-    help="Evaluate as if today were DATE (default: today in the company's timezone).",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-connection_option = click.option("--connection", "connection", default=None, help="Only this connection.")
-
-
-def echo_json(payload: Any) -> None:
-    click.echo(json.dumps(payload, indent=2, default=str))
+from sync.commands.options import DATE, config_option, connection_option, echo_json, json_option, today_option
 
 
 def _workspace(config_path: Path | None) -> Any:
@@ -138,12 +103,12 @@ def register(cli: click.Group) -> None:
             click.echo(f"wrote {path}")
 
     @cli.command()
-    @config_option
-    @connection_option
-    @today_option
+    @config_option()
+    @connection_option()
+    @today_option()
     @click.option("--dry-run", is_flag=True, help="Pull and plan; record and apply no action.")
     @click.option("--full", is_flag=True, help="Full pull instead of incremental.")
-    @json_option
+    @json_option()
     def sync(
         config_path: Path | None,
         connection: str | None,
@@ -156,20 +121,20 @@ def register(cli: click.Group) -> None:
         _run(config_path, connection=connection, today=today, dry_run=dry_run, full=full, as_json=as_json)
 
     @cli.command()
-    @config_option
-    @connection_option
-    @today_option
-    @json_option
+    @config_option()
+    @connection_option()
+    @today_option()
+    @json_option()
     def apply(config_path: Path | None, connection: str | None, today: date | None, as_json: bool) -> None:
         """Apply planned actions (re-checks the ledger first, like sync)."""
         _run(config_path, connection=connection, today=today, as_json=as_json)
 
     @cli.command()
-    @config_option
-    @connection_option
-    @today_option
+    @config_option()
+    @connection_option()
+    @today_option()
     @click.option("--no-pull", is_flag=True, help="Compare with the state store as it is, without pulling.")
-    @json_option
+    @json_option()
     def reconcile(
         config_path: Path | None, connection: str | None, today: date | None, no_pull: bool, as_json: bool
     ) -> None:
@@ -190,9 +155,9 @@ def register(cli: click.Group) -> None:
 
     @cli.command()
     @click.argument("invoice")
-    @config_option
-    @connection_option
-    @json_option
+    @config_option()
+    @connection_option()
+    @json_option()
     def history(invoice: str, config_path: Path | None, connection: str | None, as_json: bool) -> None:
         """Everything relance planned and did for one invoice (id or number)."""
         from sync.queries import invoice_history
@@ -217,8 +182,8 @@ def register(cli: click.Group) -> None:
     )
     @click.option("--reason", default="", help="Why (kept in the audit trail).")
     @click.option("--clear", is_flag=True, help="The dispute is settled: resume chasing.")
-    @config_option
-    @connection_option
+    @config_option()
+    @connection_option()
     def dispute(
         invoice: str,
         until: date | None,
@@ -245,8 +210,8 @@ def register(cli: click.Group) -> None:
     @click.argument("customer")
     @click.option("--until", type=DATE, required=True, help="Resume chasing after this date.")
     @click.option("--reason", default="", help="Why (kept in the audit trail).")
-    @config_option
-    @connection_option
+    @config_option()
+    @connection_option()
     def pause(
         customer: str, until: date, reason: str, config_path: Path | None, connection: str | None
     ) -> None:
@@ -274,8 +239,8 @@ def register(cli: click.Group) -> None:
         default=None,
         help="Whole balance falls due when an instalment is this late (default: the policy's).",
     )
-    @config_option
-    @connection_option
+    @config_option()
+    @connection_option()
     def payment_plan(
         customer: str,
         invoices: tuple[str, ...],
@@ -308,11 +273,11 @@ def register(cli: click.Group) -> None:
         )
 
     @cli.command()
-    @config_option
-    @connection_option
+    @config_option()
+    @connection_option()
     @click.option("--all", "show_all", is_flag=True, help="Include tasks already done.")
     @click.option("--done", "mark_done", default=None, metavar="KEY", help="Mark a task done.")
-    @json_option
+    @json_option()
     def tasks(
         config_path: Path | None, connection: str | None, show_all: bool, mark_done: str | None, as_json: bool
     ) -> None:
@@ -339,7 +304,7 @@ def register(cli: click.Group) -> None:
     @click.argument("key")
     @click.option("--sent", "verdict", flag_value="sent", help="It did happen: mark done.")
     @click.option("--not-sent", "verdict", flag_value="not-sent", help="It did not happen: plan it again.")
-    @config_option
+    @config_option()
     def resolve(key: str, verdict: str | None, config_path: Path | None) -> None:
         """Settle an uncertain action after checking the ledger or mailbox by hand."""
         from sync.queries import resolve_uncertain
@@ -353,9 +318,9 @@ def register(cli: click.Group) -> None:
         """Receivables reports."""
 
     @report.command("aging")
-    @config_option
-    @connection_option
-    @today_option
+    @config_option()
+    @connection_option()
+    @today_option()
     @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
     @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
     def report_aging(
@@ -408,8 +373,8 @@ def register(cli: click.Group) -> None:
                 )
 
     @cli.command()
-    @config_option
-    @today_option
+    @config_option()
+    @today_option()
     @click.option("--once", is_flag=True, help="One cycle, then exit.")
     @click.option(
         "--interval",
@@ -472,8 +437,8 @@ def register(cli: click.Group) -> None:
         default=Path("relance-demo"),
         help="Demo folder (default ./relance-demo).",
     )
-    @today_option
-    @json_option
+    @today_option()
+    @json_option()
     def demo(reset: bool, directory: Path, today: date | None, as_json: bool) -> None:
         """Run relance end to end against local sandboxes of QuickBooks and Xero."""
         from sync.demo import run_demo

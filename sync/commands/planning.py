@@ -33,6 +33,7 @@ import click
 from policies.model.errors import RelanceError
 from policies.model.ledger import Customer, CustomerKind, Invoice, InvoiceStatus, Settlement
 from policies.model.money import Money, to_decimal
+from sync.commands.options import config_option, connection_option, json_option, today_option
 
 if TYPE_CHECKING:
     from policies.config import Policy
@@ -336,33 +337,17 @@ def register(cli: click.Group) -> None:
         default=None,
         help="Policy YAML file (required with --invoices; otherwise each connection's policy).",
     )
-    @click.option(
-        "--today",
-        type=click.DateTime(formats=["%Y-%m-%d"]),
-        default=None,
-        help="The day to plan for (YYYY-MM-DD; default: today in the company's timezone).",
-    )
-    @click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="relance.yaml (default: $RELANCE_CONFIG or ./relance.yaml).",
-    )
-    @click.option("--connection", default=None, help="Only this connection.")
+    @today_option("The day to plan for (YYYY-MM-DD; default: today in the company's timezone).")
+    @config_option()
+    @connection_option()
     @click.option(
         "--no-pull", is_flag=True, help="Plan from the state store as it is, without pulling first."
     )
-    @click.option(
-        "--json",
-        "as_json",
-        is_flag=True,
-        help="Print the actions as a JSON list (superseded steps included, kind 'superseded').",
-    )
+    @json_option("Print the actions as a JSON list (superseded steps included, kind 'superseded').")
     def plan_command(
         invoices_path: Path | None,
         policy_path: Path | None,
-        today: Any,
+        today: date | None,
         config_path: Path | None,
         connection: str | None,
         no_pull: bool,
@@ -379,7 +364,7 @@ def register(cli: click.Group) -> None:
         Examples: relance plan --connection acme-qbo;
         relance plan --invoices invoices.json --policy examples/policies/fr-b2b.yaml --today 2024-05-02
         """
-        day = today.date() if today is not None else None
+        day = today
         if invoices_path is None:
             from sync.engine import preview
             from sync.workspace import Workspace

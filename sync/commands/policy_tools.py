@@ -13,19 +13,8 @@ from policies.config import Policy
 from policies.lint import PolicyReport, check_policy_text
 from policies.model.errors import PolicyError
 from policies.rulebook import Rulebook
+from sync.commands.options import json_option, today_option
 from sync.rulebook import load_rulebook, read_policy_file
-
-
-class _IsoDate(click.ParamType):
-    name = "DATE"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> date:
-        if isinstance(value, date):
-            return value
-        try:
-            return date.fromisoformat(str(value).strip())
-        except ValueError:
-            self.fail(f"expected a date like 2026-12-31, got {value!r}", param, ctx)
 
 
 def policy_schema(rulebook: Rulebook | None = None) -> dict[str, object]:
@@ -69,8 +58,8 @@ def policy_group() -> None:
 
 @policy_group.command("check")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--today", type=_IsoDate(), default=None, help="Lint as of DATE (default: today).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per file.")
+@today_option("Lint as of DATE (default: today).")
+@json_option("Print a JSON list, one object per file.")
 def check_command(files: tuple[Path, ...], today: date | None, as_json: bool) -> None:
     """Validate and lint policy files: 'ok' or the problems of each, warnings prefixed 'warning:'.
 
