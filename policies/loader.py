@@ -204,7 +204,11 @@ def _key_line(node: CommentedMap, key: Any) -> int | None:
 # pydantic errors -> user messages
 
 
-def describe_errors(error: ValidationError, lines: Mapping[Loc, int], source: str) -> list[str]:
+def describe_errors(
+    error: ValidationError, lines: Mapping[Loc, int], source: str, *, model: type[BaseModel] = Policy
+) -> list[str]:
+    """One 'file:line: path: what to write' per problem, in line order. `model`: the root of the
+    validated document (unknown keys are matched against its fields for "did you mean")."""
     details = error.errors(include_url=False)
     unknown = {_clean_loc(d["loc"]) for d in details if d["type"] == "extra_forbidden"}
     all_locs = [_clean_loc(d["loc"]) for d in details]
@@ -219,7 +223,7 @@ def describe_errors(error: ValidationError, lines: Mapping[Loc, int], source: st
             continue  # pydantic also calls a list "too short" when its items are invalid
         line = _line_for(loc, lines)
         path = format_path(loc) or "(top level)"
-        problems.append((line, f"{source}:{line}: {path}: {_message(detail, loc)}"))
+        problems.append((line, f"{source}:{line}: {path}: {_message(detail, loc, model)}"))
     seen: set[str] = set()
     ordered = []
     for _, text in sorted(problems, key=lambda item: item[0]):
@@ -293,7 +297,7 @@ _KIND_TEXT = {
 }
 
 
-def _message(detail: Any, loc: Loc) -> str:
+def _message(detail: Any, loc: Loc, model: type[BaseModel]) -> str:
     kind = detail["type"]
     value = detail.get("input")
     context = detail.get("ctx") or {}
@@ -302,7 +306,7 @@ def _message(detail: Any, loc: Loc) -> str:
     if kind == "missing":
         return "required, but missing"
     if kind == "extra_forbidden":
-        return _unknown_field(loc)
+        return _unknown_field(loc, model)
     if kind in ("int_type", "int_parsing", "int_from_float"):
         unit = "whole days" if field.endswith("days") else "a whole number"
         return f"expected {unit}{got}"
@@ -333,9 +337,9 @@ def _message(detail: Any, loc: Loc) -> str:
 # model introspection for "did you mean"
 
 
-def _unknown_field(loc: Loc) -> str:
+def _unknown_field(loc: Loc, root: type[BaseModel]) -> str:
     name = str(loc[-1])
-    model = _model_at(loc[:-1])
+    model = _model_at(loc[:-1], root)
     if model is None:
         return f"unknown field {name!r}"
     known = [field.alias or key for key, field in model.model_fields.items()]
@@ -345,8 +349,8 @@ def _unknown_field(loc: Loc) -> str:
     return f"unknown field {name!r} (expected one of: {', '.join(known)})"
 
 
-def _model_at(loc: Loc) -> type[BaseModel] | None:
-    current: Any = Policy
+def _model_at(loc: Loc, root: type[BaseModel]) -> type[BaseModel] | None:
+    current: Any = root
     for part in loc:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):

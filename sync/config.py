@@ -231,69 +231,12 @@ def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[tuple[str |
         raise ConfigError("\n".join(problems), hint=_HINT) from None
 
 
-def _unknown_field_message(loc: tuple[str | int, ...]) -> str:
-    import difflib
-
-    name = str(loc[-1])
-    model: Any = AppConfig
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part) or next(
-            (f for f in model.model_fields.values() if f.alias == part), None
-        )
-        if field is None:
-            return f"unknown field {name!r}"
-        model = _model_of(field.annotation)
-        if model is None:
-            return f"unknown field {name!r}"
-    known = [f.alias or key for key, f in model.model_fields.items()]
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    if close:
-        return f"unknown field {name!r} (did you mean {close[0]!r}?)"
-    return f"unknown field {name!r} (expected one of: {', '.join(known)})"
-
-
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    import typing
-
-    candidates = [annotation, *typing.get_args(annotation)]
-    for candidate in candidates:
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-        for inner in typing.get_args(candidate):
-            if isinstance(inner, type) and issubclass(inner, BaseModel):
-                return inner
-    return None
-
-
 def describe_config_errors(
     error: ValidationError, lines: dict[tuple[str | int, ...], int], source: str
 ) -> list[str]:
     from policies import loader
 
-    problems: list[tuple[int, str]] = []
-    for detail in error.errors(include_url=False):
-        loc = tuple(
-            part
-            for part in detail["loc"]
-            if not (isinstance(part, str) and re.match(r"^[\w-]+\[.*\]$", part))
-        )
-        line = loader.line_for(loc, lines)
-        path = loader.format_path(loc) or "(top level)"
-        if detail["type"] == "extra_forbidden":
-            message = _unknown_field_message(loc)
-        else:
-            try:
-                message = loader._message(detail, loc)
-            except Exception:  # the policy loader's wording helper changed: fall back to pydantic's
-                message = str(detail["msg"])
-        problems.append((line, f"{source}:{line}: {path}: {message}"))
-    ordered: list[str] = []
-    for _, text in sorted(problems, key=lambda item: item[0]):
-        if text not in ordered:
-            ordered.append(text)
-    return ordered
+    return loader.describe_errors(error, lines, source, model=AppConfig)
 
 
 def parse_config(text: str, source: str = "relance.yaml") -> AppConfig:
