@@ -37,12 +37,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "tests") not in sys.path:  # tests/sandboxes.py builds the sandbox workspaces
     sys.path.insert(0, str(REPO / "tests"))
 
+from policies.model.actions import OPEN_STATUSES, ActionStatus  # noqa: E402
 from sandboxes import SandboxWorkspace, build_workspace  # noqa: E402
 
 START_DAY = date(2026, 3, 2)
 SITES = ("after_claim", "after_effect", "mid_batch")
 RUN_TIMEOUT = 600.0
-DONE_STATUSES = {"done", "superseded"}
+DONE_STATUSES = {ActionStatus.DONE, ActionStatus.SUPERSEDED}
 
 
 def relance_command() -> list[str]:
@@ -137,13 +138,14 @@ def effect_identity(connection: str, effect: Any) -> tuple[str, ...]:
 class Observation:
     effects: Counter[tuple[str, ...]] = field(default_factory=Counter)
     keyed_effects: Counter[tuple[str, ...]] = field(default_factory=Counter)  # (conn, kind, key)
-    statuses: dict[str, str] = field(default_factory=dict)  # action key -> status
+    statuses: dict[str, ActionStatus] = field(default_factory=dict)  # action key -> status
     kinds: dict[str, str] = field(default_factory=dict)  # action key -> kind/channel
     emails: set[str] = field(default_factory=set)  # .eml file names
     tasks: Counter[str] = field(default_factory=Counter)  # task keys
 
     def open_actions(self) -> list[str]:
-        return [key for key, status in self.statuses.items() if status in ("planned", "in_flight", "failed")]
+        unsettled = (*OPEN_STATUSES, ActionStatus.IN_FLIGHT)
+        return [key for key, status in self.statuses.items() if status in unsettled]
 
 
 def observe(built: SandboxWorkspace) -> Observation:
@@ -157,10 +159,10 @@ def observe(built: SandboxWorkspace) -> Observation:
     try:
         store = ws.store
         for name in built.sandboxes:
-            for record in store.actions(name):
+            for record in store.outbox.actions(name):
                 seen.statuses[record.key] = record.status
                 seen.kinds[record.key] = f"{record.kind}/{record.channel or '-'}"
-            for task in store.tasks(name):
+            for task in store.tasks.records(name):
                 seen.tasks[str(getattr(task, "key", None) or task.id)] += 1
         emails_dir = Path(ws.email_settings()["file_dir"])
         if emails_dir.is_dir():
@@ -180,13 +182,15 @@ def compare(reference: Observation, victim: Observation) -> dict[str, Any]:
     repeated_keys = {
         k: n for k, n in victim.keyed_effects.items() if n > 1 and reference.keyed_effects[k] < n
     }
-    done_in_reference = {k for k, s in reference.statuses.items() if s == "done"}
-    uncertain = sorted(k for k, s in victim.statuses.items() if s == "uncertain")
+    done_in_reference = {k for k, s in reference.statuses.items() if s == ActionStatus.DONE}
+    uncertain = sorted(k for k, s in victim.statuses.items() if s == ActionStatus.UNCERTAIN)
     lost_actions = sorted(
-        k for k in done_in_reference if victim.statuses.get(k) not in ("done", "uncertain")
+        k
+        for k in done_in_reference
+        if victim.statuses.get(k) not in (ActionStatus.DONE, ActionStatus.UNCERTAIN)
     )
     extra_actions = sorted(
-        k for k, s in victim.statuses.items() if s == "done" and k not in done_in_reference
+        k for k, s in victim.statuses.items() if s == ActionStatus.DONE and k not in done_in_reference
     )
     lost_emails = sorted(reference.emails - victim.emails)
     extra_emails = sorted(victim.emails - reference.emails)

@@ -92,8 +92,8 @@ def run_pull_and_plan(
             if record:
 
                 def keep(part: Any) -> tuple[int, int]:
-                    store.record_planned(name, part.actions)
-                    store.record_superseded(name, part.superseded)
+                    store.outbox.record_planned(name, part.actions)
+                    store.outbox.record_superseded(name, part.superseded)
                     return len(part.actions), len(part.superseded)
 
                 tallies = [keep(part) for part in iter_plan_parts(store, policy, name, today)]

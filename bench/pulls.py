@@ -35,6 +35,7 @@ from typing import Any
 
 from bench.memory import REPO, current_rss_mb, peak_rss_mb
 from connectors.base import Connector, Cursor, Page
+from policies.model.ledger import InvoiceStatus
 
 LEDGERS = ("quickbooks", "xero")
 PAGE_SIZE = 1000
@@ -195,7 +196,7 @@ class SandboxDriver:
         truth = self.sandbox.truth()
         rows = []
         for invoice in truth.invoices.values():
-            if open_only and (invoice.status != "open" or invoice.balance.amount <= 0):
+            if open_only and (invoice.status != InvoiceStatus.OPEN or invoice.balance.amount <= 0):
                 continue
             rows.append(
                 {

@@ -28,7 +28,7 @@ from connectors.base import (
     WriteResult,
     WriteStatus,
 )
-from policies.model.actions import ActionKind, Charge, PlannedAction
+from policies.model.actions import OPEN_STATUSES, ActionKind, ActionStatus, Charge, PlannedAction
 from policies.model.errors import RelanceError
 from policies.model.ledger import Invoice
 from sync.crashpoints import crashpoint
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from policies.config import Policy
     from sync.config import ConnectionConfig
     from sync.engine import ConnectionRun, RunOptions
-    from sync.store.repository import ActionRecord, LedgerView
+    from sync.store import ActionRecord, LedgerView
     from sync.workspace import Workspace
 
 log = logging.getLogger("relance.apply")
@@ -97,7 +97,7 @@ class Applier:
     def snapshot(self) -> LedgerView:
         """The ledger in the snapshot's shape, read by id on demand (an LRU per entity), never loaded
         whole: applying a few hundred actions must not cost the memory of a million invoices."""
-        return self.store.ledger_view(self.connection.name)
+        return self.store.ledger.view(self.connection.name)
 
     def refresh_snapshot(self) -> None:
         self.__dict__.pop("snapshot", None)
@@ -202,21 +202,21 @@ class Applier:
         keep = {action.key for action in fresh}
         chased = self._chased_invoices(fresh)
         kept: list[PlannedAction] = []
-        for record in self.store.actions(self.connection.name, status=("planned", "failed")):
+        for record in self.store.outbox.actions(self.connection.name, status=OPEN_STATUSES):
             if record.key in keep:
                 continue
             if self._follows_sent_notice(record) and all(i in chased for i in record.invoice_ids):
                 kept.append(record.to_planned())
                 continue
-            verb = "sending" if record.status == "planned" else "retrying"
-            self.store.mark_superseded(record.key, f"no longer due when re-checked before {verb}")
+            verb = "sending" if record.status == ActionStatus.PLANNED else "retrying"
+            self.store.outbox.mark_superseded(record.key, f"no longer due when re-checked before {verb}")
             self.run.cancelled += 1
         return kept
 
     def _chased_invoices(self, fresh: Sequence[PlannedAction]) -> set[str]:
         """Invoices still open and neither disputed nor paused nor excluded today."""
-        disputes = self.store.disputes(self.connection.name, self.today)
-        pauses = self.store.pauses(self.connection.name, self.today)
+        disputes = self.store.cases.disputes(self.connection.name, self.today)
+        pauses = self.store.cases.pauses(self.connection.name, self.today)
         chased = set()
         for invoice in self.snapshot.invoices.values():
             if not invoice.is_open or invoice.id in disputes or invoice.customer_id in pauses:
@@ -232,11 +232,13 @@ class Applier:
     def _follows_sent_notice(self, record: ActionRecord) -> bool:
         if record.kind == ActionKind.NOTE.value:
             parent = record.details.get(NOTICE_KEY)
-            done = self.store.action(str(parent)) if parent else None
-            return done is not None and done.status == "done"
+            done = self.store.outbox.action(str(parent)) if parent else None
+            return done is not None and done.status == ActionStatus.DONE
         if record.kind == ActionKind.FEE.value and record.step:
             for invoice_id in record.invoice_ids:
-                for other in self.store.actions(self.connection.name, invoice_id=invoice_id, status="done"):
+                for other in self.store.outbox.actions(
+                    self.connection.name, invoice_id=invoice_id, status=ActionStatus.DONE
+                ):
                     if other.step == record.step and other.kind in NOTICE_KINDS:
                         return True
         return False
@@ -245,18 +247,18 @@ class Applier:
         # Every action of the plan was recorded before this point: only planned (or failed, with
         # attempts left) ones are due; done, in-flight, uncertain and superseded ones are not.
         open_records = {
-            r.key: r for r in self.store.actions(self.connection.name, status=("planned", "failed"))
+            r.key: r for r in self.store.outbox.actions(self.connection.name, status=OPEN_STATUSES)
         }
         pending = []
         for action in actions:
             record = open_records.get(action.key)
             if record is not None and (
-                record.status == "planned" or record.attempts < self.options.max_attempts
+                record.status == ActionStatus.PLANNED or record.attempts < self.options.max_attempts
             ):
                 pending.append(action)
         self.refresh_snapshot()
         pending = [self._with_delivery_baseline(action) for action in pending]
-        self.store.update_planned(pending)
+        self.store.outbox.update_planned(pending)
         ledger_batch: list[PlannedAction] = []
         total = len(pending)
         for index, action in enumerate(pending):
@@ -300,15 +302,15 @@ class Applier:
         parent = note.details.get(NOTICE_KEY)
         if not parent:
             return True  # a note of its own (not following a notice)
-        record = self.store.action(str(parent))
-        return record is not None and record.status == "done"
+        record = self.store.outbox.action(str(parent))
+        return record is not None and record.status == ActionStatus.DONE
 
     def _apply_ledger(self, actions: Sequence[PlannedAction]) -> None:
         claimed: list[tuple[PlannedAction, list[WriteRequest]]] = []
         for action in actions:
             if self.options.should_stop():
                 break
-            if self.store.claim(action.key):
+            if self.store.outbox.claim(action.key):
                 claimed.append((action, self.ledger_requests(action)))
                 crashpoint("after_claim")
         if not claimed:
@@ -319,7 +321,7 @@ class Applier:
             crashpoint("after_effect")
         except DayLimitReached:
             for action, _ in claimed:
-                self.store.release(action.key, "day limit reached before the call")
+                self.store.outbox.release(action.key, "day limit reached before the call")
             raise
         except ConnectorError as error:
             # Raised (not per-request) means the whole call's fate is unknown for unsafe requests.
@@ -338,7 +340,7 @@ class Applier:
             crashpoint("mid_batch")
 
     def _apply_local(self, action: PlannedAction) -> None:
-        if not self.store.claim(action.key):
+        if not self.store.outbox.claim(action.key):
             return
         crashpoint("after_claim")
         try:
@@ -355,7 +357,7 @@ class Applier:
 
     def _record(self, action: PlannedAction, outcome: Outcome) -> None:
         if outcome.status is WriteStatus.DONE:
-            self.store.mark_done(
+            self.store.outbox.mark_done(
                 action.key, outcome.ledger_ids, {**outcome.detail, "applied_on": self.today.isoformat()}
             )
             self.run.applied += 1
@@ -368,11 +370,11 @@ class Applier:
                     self.run.fees_total.get(action.currency, Decimal(0)) + amount
                 )
         elif outcome.status is WriteStatus.UNCERTAIN:
-            self.store.mark_uncertain(action.key, outcome.error or "outcome unknown")
+            self.store.outbox.mark_uncertain(action.key, outcome.error or "outcome unknown")
             self.run.uncertain += 1
             self.run.errors.append(f"{action.kind} {action.key[:12]} uncertain: {outcome.error}")
         else:
-            self.store.mark_failed(action.key, outcome.error or "failed")
+            self.store.outbox.mark_failed(action.key, outcome.error or "failed")
             self.run.failed += 1
             self.run.errors.append(f"{action.kind} {action.key[:12]} failed: {outcome.error}")
 
@@ -380,12 +382,12 @@ class Applier:
 
     def settle_in_flight(self) -> None:
         """Settle what a killed run left in flight, before planning anything new."""
-        for record in self.store.in_flight(self.connection.name):
+        for record in self.store.outbox.in_flight(self.connection.name):
             action = record.to_planned()
             started = record.started_at or datetime.now(UTC)
             outcome = self._settle(action, started)
             if outcome is None:  # verified not done: back to planned, applied normally below
-                self.store.release(action.key, "verified not done after an interrupted run")
+                self.store.outbox.release(action.key, "verified not done after an interrupted run")
                 continue
             self._record(action, outcome)
             self.run.settled += 1

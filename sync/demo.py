@@ -19,6 +19,8 @@ from typing import Any
 
 import requests
 
+from policies.model.actions import TaskStatus
+
 DEMO_DIR = Path("relance-demo")
 # Sizes: about 200 customers and 2,000 invoices together (issue #4).
 QBO_COMPANY = {
@@ -187,11 +189,11 @@ def run_demo(directory: Path = DEMO_DIR, *, reset: bool = False, today: date | N
         result = DemoResult(directory, first_run, demo_today)
         result.runs = run_sync(ws, RunOptions(today=demo_today))
         result.emails_in_outbox = len(list((ws.outbox_dir / "emails").glob("*.eml")))
-        result.tasks_open = len(ws.store.tasks(status="open"))
+        result.tasks_open = len(ws.store.tasks.records(status=TaskStatus.OPEN))
         for run in result.runs:
-            report = aging(ws.store.snapshot(run.name), demo_today)
+            report = aging(ws.store.ledger.snapshot(run.name), demo_today)
             result.aging[run.name] = report.to_json()
-        result.breaches = [b for run in result.runs for b in ws.store.breaches(run.name)]
+        result.breaches = [b for run in result.runs for b in ws.store.outbox.breaches(run.name)]
     finally:
         qbo.stop()
         xero.stop()

@@ -24,14 +24,14 @@ from policies.model.actions import ActionKind
 from policies.model.errors import RelanceError
 from policies.model.ledger import settlements_by_invoice
 from policies.planning import Plan, merge_plans, plan_day
-from sync.store.lease import LeaseBusy
+from sync.store import LeaseBusy
 
 if TYPE_CHECKING:
     from connectors.base import Connector
     from policies.config import Policy
     from policies.payment_plans import PaymentPlan
     from sync.config import ConnectionConfig
-    from sync.store.repository import Store
+    from sync.store import Store
     from sync.workspace import Workspace
 
 log = logging.getLogger("relance.sync")
@@ -138,17 +138,17 @@ def pull_into_store(
     connector: Connector, store: Store, name: str, *, history_from: date, full: bool = False
 ) -> tuple[Counter[str], int]:
     """Stream pages into the store; the cursor is saved only once every page is stored."""
-    cursor = None if full else store.get_cursor(name)
+    cursor = None if full else store.connections.cursor(name)
     stream = connector.pull(cursor, history_from=history_from)
     counts: Counter[str] = Counter()
     quarantined = 0
     for page in stream:
-        store.upsert_records(name, page)
+        store.ledger.upsert_records(name, page)
         counts[page.entity] += len(page.records)
         for bad in page.quarantined:
-            store.quarantine(name, bad)
+            store.quarantine.add(name, bad)
             quarantined += 1
-    store.set_cursor(name, stream.cursor, full=stream.mode is PullMode.FULL)
+    store.connections.set_cursor(name, stream.cursor, full=stream.mode is PullMode.FULL)
     return counts, quarantined
 
 
@@ -162,13 +162,13 @@ def plan_for(store: Store, policy: Policy, name: str, today: date, *, batch: int
 def iter_plan_parts(
     store: Store, policy: Policy, name: str, today: date, *, batch: int = 5000
 ) -> Iterable[Plan]:
-    """Plans of successive batches of whole customers (`Store.iter_plan_batches`): the invoices that
+    """Plans of successive batches of whole customers (`store.planning.iter_batches`): the invoices that
     can yield an action or feed a rule, with their settlements and history. A caller may record each
     part as it comes (a first run over a large ledger plans many actions); `merge_plans` of all the
     parts is `plan_from_snapshot`."""
-    disputes = store.disputes(name, today)
-    pauses = store.pauses(name, today)
-    payment_plans = store.payment_plans(name)
+    disputes = store.cases.disputes(name, today)
+    pauses = store.cases.pauses(name, today)
+    payment_plans = store.cases.payment_plans(name)
     if not _plans_within_their_customer(store, name, payment_plans):
         # An invoice moved to another customer after its plan was agreed: the plan spans batches.
         yield plan_from_snapshot(store, policy, name, today)
@@ -182,7 +182,7 @@ def iter_plan_parts(
         if rule.enabled
         else None
     )
-    for part in store.iter_plan_batches(
+    for part in store.planning.iter_batches(
         name, paid_since=paid_since, include_drafts=policy.credit.include_drafts, batch=batch
     ):
         plans = (
@@ -211,7 +211,7 @@ def iter_plan_parts(
 def _plans_within_their_customer(store: Store, name: str, plans: dict[str, PaymentPlan]) -> bool:
     if not plans:
         return True
-    owners = store.invoice_customers(name, [i for plan in plans.values() for i in plan.invoice_ids])
+    owners = store.ledger.invoice_customers(name, [i for plan in plans.values() for i in plan.invoice_ids])
     return all(
         owners.get(invoice_id, plan.customer_id) == plan.customer_id
         for plan in plans.values()
@@ -222,17 +222,17 @@ def _plans_within_their_customer(store: Store, name: str, plans: dict[str, Payme
 def plan_from_snapshot(store: Store, policy: Policy, name: str, today: date) -> Plan:
     """The single pass over the whole stored ledger (memory grows with the ledger): the reference
     `plan_for` is checked against, and its fallback when a payment plan spans customers."""
-    snapshot = store.snapshot(name)
+    snapshot = store.ledger.snapshot(name)
     return plan_day(
         policy=policy,
         today=today,
         customers=snapshot.customers,
         invoices=snapshot.invoices.values(),
         settlements=settlements_by_invoice(snapshot.payments.values(), snapshot.credit_notes.values()),
-        history=store.history(name),
-        disputes=store.disputes(name, today),
-        pauses=store.pauses(name, today),
-        payment_plans=store.payment_plans(name),
+        history=store.outbox.history(name),
+        disputes=store.cases.disputes(name, today),
+        pauses=store.cases.pauses(name, today),
+        payment_plans=store.cases.payment_plans(name),
         connection=name,
     )
 
@@ -278,8 +278,8 @@ def run_connection(ws: Workspace, connection: ConnectionConfig, options: RunOpti
                 run.planned = len(plan.actions)
                 applier.preview = list(plan.actions)
                 return run
-            run.planned = len(store.record_planned(connection.name, plan.actions))
-            store.record_superseded(connection.name, plan.superseded)
+            run.planned = len(store.outbox.record_planned(connection.name, plan.actions))
+            store.outbox.record_superseded(connection.name, plan.superseded)
             run.superseded += len(plan.superseded)
             if not options.apply:
                 return run
@@ -289,26 +289,26 @@ def run_connection(ws: Workspace, connection: ConnectionConfig, options: RunOpti
             )
             run.quarantined += bad
             fresh = plan_for(store, policy, connection.name, today)
-            run.planned += len(store.record_planned(connection.name, fresh.actions))
-            store.record_superseded(connection.name, fresh.superseded)
+            run.planned += len(store.outbox.record_planned(connection.name, fresh.actions))
+            store.outbox.record_superseded(connection.name, fresh.superseded)
             kept = applier.cancel_stale(fresh.actions)
             todo = [*fresh.actions, *kept]
             applier.apply(sorted(todo, key=lambda a: (_APPLY_ORDER.get(a.kind, 9), a.key)))
-            store.touch_connection(connection.name, ledger=connection.ledger, error=None)
+            store.connections.touch(connection.name, ledger=connection.ledger, error=None)
     except LeaseBusy as error:
         # Another process is applying for this tenant right now: not a failure, just not our turn.
         run.skipped = str(error)
         run.warnings.append(f"skipped: {error}")
     except DayLimitReached as error:
         run.errors.append(str(error))
-        store.touch_connection(connection.name, ledger=connection.ledger, error=str(error))
+        store.connections.touch(connection.name, ledger=connection.ledger, error=str(error))
     except RelanceError as error:
         run.errors.append(str(error))
-        store.touch_connection(connection.name, ledger=connection.ledger, error=str(error))
+        store.connections.touch(connection.name, ledger=connection.ledger, error=str(error))
     except Exception as error:  # a bug must not stop the other connections (nor the daemon)
         log.exception("unexpected error on connection %s", connection.name)
         run.errors.append(f"internal error ({type(error).__name__}: {error}); please report it")
-        store.touch_connection(connection.name, ledger=connection.ledger, error=str(error))
+        store.connections.touch(connection.name, ledger=connection.ledger, error=str(error))
     finally:
         connector.close()
     return run

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connectors.base import WriteStatus
-from policies.model.actions import ActionKind, PlannedAction
+from policies.model.actions import ActionKind, ActionStatus, PlannedAction
 from policies.model.errors import RelanceError
 from policies.model.ledger import Customer, LedgerSnapshot
 
@@ -89,8 +89,10 @@ class NoticeSender:
             return []
         fees = []
         for invoice_id in action.invoice_ids:
-            for record in self.ws.store.actions(self.connection.name, kind="fee", invoice_id=invoice_id):
-                if record.step == action.step and record.status != "superseded":
+            for record in self.ws.store.outbox.actions(
+                self.connection.name, kind="fee", invoice_id=invoice_id
+            ):
+                if record.step == action.step and record.status != ActionStatus.SUPERSEDED:
                     fees.append(record.to_planned())
         return fees
 
@@ -166,7 +168,7 @@ class NoticeSender:
         entry = task_entry(
             action, customer, snapshot.invoices, ctx, outbox=self.ws.outbox_dir, renderer=self.renderer
         )
-        self.ws.store.add_task(self.connection.name, entry, note=why)
+        self.ws.store.tasks.add(self.connection.name, entry, note=why)
         return Outcome(WriteStatus.DONE, detail={"task": entry.kind})
 
     def _handover(self, action: PlannedAction, snapshot: LedgerSnapshot) -> Outcome:
@@ -176,7 +178,7 @@ class NoticeSender:
         history = [
             record.as_dict()
             for invoice_id in action.invoice_ids
-            for record in self.ws.store.actions(self.connection.name, invoice_id=invoice_id)
+            for record in self.ws.store.outbox.actions(self.connection.name, invoice_id=invoice_id)
         ]
         csv_path, json_path = write_handover(self.ws.outbox_dir / "agency", ctx, history)
         outcome = self._task(action, snapshot, why="hand the file over to the collection agency")

@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from policies.model.actions import ActionStatus, TaskStatus
 from policies.model.errors import RelanceError
 from policies.model.ledger import Customer, Instalment, Invoice
 
@@ -24,7 +25,7 @@ def find_invoice(ws: Workspace, id_or_number: str, *, connection: str | None = N
     """An invoice by ledger id or number; ambiguous across connections -> ask for --connection."""
     if connection:
         ws.connection(connection)  # unknown connection: clear error
-    matches = ws.store.find_invoices(id_or_number, connection=connection)
+    matches = ws.store.ledger.find_invoices(id_or_number, connection=connection)
     if not matches:
         raise RelanceError(
             f"invoice '{id_or_number}' is not in the state store",
@@ -41,13 +42,15 @@ def find_invoice(ws: Workspace, id_or_number: str, *, connection: str | None = N
 def find_customer(ws: Workspace, id_or_name: str, *, connection: str | None = None) -> tuple[str, Customer]:
     found: list[tuple[str, Customer]] = []
     for name in _connection_names(ws, connection):
-        customer = ws.store.customer(name, id_or_name)
+        customer = ws.store.ledger.customer(name, id_or_name)
         if customer is not None:
             found.append((name, customer))
             continue
         lowered = id_or_name.casefold()
         found.extend(
-            (name, c) for c in ws.store.snapshot(name).customers.values() if c.name.casefold() == lowered
+            (name, c)
+            for c in ws.store.ledger.snapshot(name).customers.values()
+            if c.name.casefold() == lowered
         )
     if not found:
         raise RelanceError(
@@ -66,7 +69,7 @@ def find_customer(ws: Workspace, id_or_name: str, *, connection: str | None = No
 def invoice_history(ws: Workspace, invoice: str, *, connection: str | None = None) -> list[dict[str, Any]]:
     name, found = find_invoice(ws, invoice, connection=connection)
     entries = []
-    for record in ws.store.actions(name, invoice_id=found.id):
+    for record in ws.store.outbox.actions(name, invoice_id=found.id):
         entries.append(
             {
                 "at": (record.finished_at or record.updated_at).isoformat(timespec="seconds"),
@@ -81,7 +84,7 @@ def invoice_history(ws: Workspace, invoice: str, *, connection: str | None = Non
                 "error": record.error,
             }
         )
-    for dispute in ws.store.dispute_records(name, include_cleared=True):
+    for dispute in ws.store.cases.dispute_records(name, include_cleared=True):
         if dispute.invoice_id == found.id:
             entries.append(
                 {
@@ -112,10 +115,10 @@ def set_dispute(
 ) -> str:
     name, found = find_invoice(ws, invoice, connection=connection)
     if clear:
-        if not ws.store.clear_dispute(name, found.id):
+        if not ws.store.cases.clear_dispute(name, found.id):
             return f"invoice {found.number} had no open dispute"
         return f"dispute on invoice {found.number} cleared: chasing resumes at the next sync"
-    ws.store.set_dispute(name, found.id, until=until, reason=reason)
+    ws.store.cases.set_dispute(name, found.id, until=until, reason=reason)
     return f"invoice {found.number} disputed until {until or 'cleared'}: no reminders or fees meanwhile"
 
 
@@ -123,7 +126,7 @@ def set_pause(
     ws: Workspace, customer: str, *, until: date, reason: str, connection: str | None = None
 ) -> str:
     name, found = find_customer(ws, customer, connection=connection)
-    ws.store.set_pause(name, found.id, until, reason=reason)
+    ws.store.cases.set_pause(name, found.id, until, reason=reason)
     return f"customer {found.name} ({found.id}) paused until {until}"
 
 
@@ -177,9 +180,9 @@ def create_payment_plan(
     plan = PaymentPlan(
         f"plan-{digest[:12]}", found.id, tuple(inv.id for inv in covered), ordered, acceleration_days
     )
-    if any(record.plan.id == plan.id for record in ws.store.payment_plan_records(name)):
+    if any(record.plan.id == plan.id for record in ws.store.cases.payment_plan_records(name)):
         return f"payment plan {plan.id} for {found.name} already exists: nothing changed"
-    plan_id = ws.store.add_payment_plan(name, plan)
+    plan_id = ws.store.cases.add_payment_plan(name, plan)
     return (
         f"payment plan {plan_id} for {found.name}: {len(ordered)} instalments, "
         f"{covered[0].currency} {balance:,.2f}; the ladder pauses on {len(covered)} invoice(s)"
@@ -192,7 +195,7 @@ def list_tasks(
     rows = []
     names = _connection_names(ws, connection)
     for name in names:
-        for task in ws.store.tasks(name, status=None if include_done else "open"):
+        for task in ws.store.tasks.records(name, status=None if include_done else TaskStatus.OPEN):
             payload = task.payload or {}
             rows.append(
                 {
@@ -230,26 +233,26 @@ def _unique_prefix(given: str, keys: Sequence[str], what: str, hint: str) -> str
 def complete_task(ws: Workspace, key: str) -> str:
     """Close an open task by its key (or a unique start of it, as `relance tasks` shows)."""
     hint = "`relance tasks` lists open tasks and their keys"
-    open_tasks = ws.store.tasks(status="open")
+    open_tasks = ws.store.tasks.records(status=TaskStatus.OPEN)
     by_id = {str(task.id): task.key for task in open_tasks}
     full = by_id.get(key) or _unique_prefix(key, [task.key for task in open_tasks], "open task", hint)
-    if not ws.store.complete_task(full):
+    if not ws.store.tasks.complete(full):
         raise RelanceError(f"no open task '{key}'", hint=hint)
     return f"task {full} done"
 
 
 def resolve_uncertain(ws: Workspace, key: str, *, sent: bool) -> str:
     hint = "`relance reconcile` lists uncertain actions and their keys"
-    record = ws.store.action(key)
+    record = ws.store.outbox.action(key)
     if record is None:
-        uncertain = [r.key for r in ws.store.actions(status="uncertain")]
+        uncertain = [r.key for r in ws.store.outbox.actions(status=ActionStatus.UNCERTAIN)]
         key = _unique_prefix(key, uncertain, "uncertain action", hint)
-        record = ws.store.action(key)
+        record = ws.store.outbox.action(key)
     if record is None:
         raise RelanceError(f"no action with key '{key}'", hint=hint)
-    if record.status != "uncertain":
+    if record.status != ActionStatus.UNCERTAIN:
         raise RelanceError(f"action {key} is {record.status}, not uncertain: nothing to resolve")
-    ws.store.resolve_uncertain(key, happened=sent)
+    ws.store.outbox.resolve_uncertain(key, happened=sent)
     return (
         f"action {key} marked done"
         if sent
@@ -266,7 +269,7 @@ def aging_report(
     reports: dict[str, Any] = {}
     for config in ws.connections(connection):
         as_of = ws.today_for(config, override=today)
-        snapshot = ws.store.snapshot(config.name)
+        snapshot = ws.store.ledger.snapshot(config.name)
         report = aging(snapshot, as_of)
         plan = plan_for(ws.store, ws.policy_for(config), config.name, as_of)
         report.breaches = [

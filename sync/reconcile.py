@@ -17,14 +17,15 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from policies.model.actions import ActionStatus
 from policies.model.ledger import Invoice, InvoiceStatus, LedgerSnapshot, Settlement, settlements_by_invoice
 
 if TYPE_CHECKING:
-    from sync.store.repository import ActionRecord
+    from sync.store import ActionRecord
     from sync.workspace import Workspace
 
 # Fee actions that may have put a line on an invoice (their outcome is known or pending).
-_FEE_MAY_EXIST = ("done", "in_flight", "uncertain")
+_FEE_MAY_EXIST = (ActionStatus.DONE, ActionStatus.IN_FLIGHT, ActionStatus.UNCERTAIN)
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,10 @@ def reconcile_connection(
     ws: Workspace, name: str, *, grace_days: int, today: date | None = None
 ) -> list[Finding]:
     store = ws.store
-    snapshot = store.snapshot(name)
+    snapshot = store.ledger.snapshot(name)
     settlements = settlements_by_invoice(snapshot.payments.values(), snapshot.credit_notes.values())
     findings: list[Finding] = []
-    for record in store.actions(name, status="done"):
+    for record in store.outbox.actions(name, status=ActionStatus.DONE):
         invoice_id = record.invoice_ids[0] if record.invoice_ids else None
         invoice = snapshot.invoices.get(invoice_id) if invoice_id else None
         if invoice is None:
@@ -101,9 +102,9 @@ def reconcile_connection(
                         invoice_id=invoice.id,
                     )
                 )
-    fee_records = store.actions(name, kind="fee", status=_FEE_MAY_EXIST)
+    fee_records = store.outbox.actions(name, kind="fee", status=_FEE_MAY_EXIST)
     findings.extend(_unknown_fee_lines(name, snapshot, fee_records))
-    for record in store.actions(name, status="uncertain"):
+    for record in store.outbox.actions(name, status=ActionStatus.UNCERTAIN):
         findings.append(
             Finding(
                 "uncertain",

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from connectors.tokens import TokenStore
     from policies.config import Policy
     from sync.config import AppConfig, ConnectionConfig
-    from sync.store.repository import Store
+    from sync.store import Store
 
 DEFAULT_CONFIG = "relance.yaml"
 CONFIG_ENV = "RELANCE_CONFIG"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from policies.model.actions import ActionKind, PlannedAction
+from policies.model.actions import ActionKind, ActionStatus, PlannedAction, TaskStatus
 from sandboxes import SandboxWorkspace, build_workspace
 from sync.cli import cli
 from sync.reports import BUCKETS
@@ -57,7 +57,7 @@ def effect_actions(sw: SandboxWorkspace, **filters: Any) -> list[Any]:
     store = sw.open().store
     return [
         record
-        for record in store.actions(**filters)
+        for record in store.outbox.actions(**filters)
         if record.kind in EFFECT_KINDS and record.status not in ("superseded", "planned")
     ]
 
@@ -109,7 +109,7 @@ def test_sync_json_shape_and_effects(both: SandboxWorkspace) -> None:
         assert run["errors"] == []
         assert run["planned"] > 0 and run["applied"] == run["planned"]
         store = both.open().store
-        assert len(store.actions(name, status="done")) == run["applied"]
+        assert len(store.outbox.actions(name, status=ActionStatus.DONE)) == run["applied"]
     # A second sync the same day has nothing new to do.
     again = run_json(both, "sync", "--today", TODAY.isoformat())
     assert [run["applied"] for run in again["connections"]] == [0, 0]
@@ -119,8 +119,8 @@ def test_dry_run_records_and_applies_nothing(both: SandboxWorkspace) -> None:
     report = run_json(both, "sync", "--dry-run", "--today", TODAY.isoformat())
     assert all(run["planned"] > 0 and run["applied"] == 0 for run in report["connections"])
     store = both.open().store
-    assert store.actions() == []
-    assert store.tasks() == []
+    assert store.outbox.actions() == []
+    assert store.tasks.records() == []
     for sandbox in both.sandboxes.values():
         assert sandbox.effects() == []
     assert not (both.root / "outbox").exists() or not any((both.root / "outbox").rglob("*.*"))
@@ -134,13 +134,13 @@ def test_plan_then_apply(qbo: SandboxWorkspace) -> None:
     actions = plans["test-quickbooks"]["actions"]
     assert actions and all(a["reason"] for a in actions)
     store = qbo.open().store
-    assert store.actions() == []  # plan records nothing
+    assert store.outbox.actions() == []  # plan records nothing
     table = invoke(qbo, "plan", "--no-pull", "--today", TODAY.isoformat())
     assert f"{len(actions)} action(s)" in table.output
 
     applied = run_json(qbo, "apply", "--today", TODAY.isoformat())["connections"][0]
     assert applied["applied"] == len(actions)
-    done = {r.key for r in store.actions("test-quickbooks", status="done")}
+    done = {r.key for r in store.outbox.actions("test-quickbooks", status=ActionStatus.DONE)}
     assert {a["key"] for a in actions} <= done
 
 
@@ -150,8 +150,10 @@ def test_plan_then_apply(qbo: SandboxWorkspace) -> None:
 def test_history_by_invoice_number(qbo: SandboxWorkspace) -> None:
     invoke(qbo, "sync", "--today", TODAY.isoformat())
     store = qbo.open().store
-    record = next(r for r in store.actions("test-quickbooks", status="done") if r.kind == "fee")
-    invoice = store.invoice("test-quickbooks", record.invoice_ids[0])
+    record = next(
+        r for r in store.outbox.actions("test-quickbooks", status=ActionStatus.DONE) if r.kind == "fee"
+    )
+    invoice = store.ledger.invoice("test-quickbooks", record.invoice_ids[0])
     assert invoice is not None
     payload = run_json(qbo, "history", invoice.number)
     keys = {entry["key"] for entry in payload["history"]}
@@ -167,7 +169,7 @@ def test_dispute_stops_chasing_and_clear_resumes(qbo: SandboxWorkspace) -> None:
     target = planned_today(qbo)[0]
     invoice_id = target["invoice_ids"][0]
     store = qbo.open().store
-    number = store.invoice("test-quickbooks", invoice_id).number
+    number = store.ledger.invoice("test-quickbooks", invoice_id).number
 
     out = invoke(qbo, "dispute", number, "--until", "2026-06-30", "--reason", "goods damaged").output
     assert number in out and "2026-06-30" in out
@@ -193,7 +195,7 @@ def test_pause_customer(qbo: SandboxWorkspace) -> None:
     chased = {r.customer_id for r in effect_actions(qbo)}
     assert chased and customer_id not in chased
     # By exact name as well (case-insensitive).
-    name = qbo.open().store.customer("test-quickbooks", customer_id).name
+    name = qbo.open().store.ledger.customer("test-quickbooks", customer_id).name
     assert customer_id in invoke(qbo, "pause", name.upper(), "--until", "2026-05-01").output
 
 
@@ -202,7 +204,7 @@ def test_payment_plan_pauses_the_ladder(qbo: SandboxWorkspace) -> None:
     target = planned_today(qbo)[0]
     customer_id = target["customer_id"]
     store = qbo.open().store
-    snapshot = store.snapshot("test-quickbooks")
+    snapshot = store.ledger.snapshot("test-quickbooks")
     invoices = [inv for inv in snapshot.invoices.values() if inv.customer_id == customer_id and inv.is_open]
     balance = sum((inv.balance.amount for inv in invoices), Decimal(0))
     first = (balance / 2).quantize(Decimal("0.01"))
@@ -215,7 +217,7 @@ def test_payment_plan_pauses_the_ladder(qbo: SandboxWorkspace) -> None:
     out = invoke(qbo, *args).output
     assert "2 instalments" in out and f"{len(invoices)} invoice(s)" in out
     assert "already exists" in invoke(qbo, *args).output  # same plan twice: no duplicate
-    assert len(store.payment_plans("test-quickbooks")) == 1
+    assert len(store.cases.payment_plans("test-quickbooks")) == 1
 
     wrong = [*args[:-1], f"{TODAY + timedelta(days=50)}:1.00"]
     result = CliRunner().invoke(cli, [*wrong, "--config", str(qbo.config_path)])
@@ -236,7 +238,7 @@ def test_tasks_list_and_done(both: SandboxWorkspace) -> None:
     assert tasks and all(t["status"] == "open" for t in tasks)
     assert {t["connection"] for t in tasks} <= {"test-quickbooks", "test-xero"}
     store = both.open().store
-    assert len(tasks) == len(store.tasks(status="open"))
+    assert len(tasks) == len(store.tasks.records(status=TaskStatus.OPEN))
 
     first = tasks[0]
     text = invoke(both, "tasks").output
@@ -251,7 +253,7 @@ def test_tasks_list_and_done(both: SandboxWorkspace) -> None:
 
 def make_uncertain(sw: SandboxWorkspace, connection: str = "test-quickbooks") -> str:
     store = sw.open().store
-    invoice = next(inv for inv in store.snapshot(connection).invoices.values() if inv.is_open)
+    invoice = next(inv for inv in store.ledger.snapshot(connection).invoices.values() if inv.is_open)
     action = PlannedAction(
         key="f00dfeed" * 4,
         kind=ActionKind.REMINDER,
@@ -263,9 +265,9 @@ def make_uncertain(sw: SandboxWorkspace, connection: str = "test-quickbooks") ->
         channel="ledger_email",
         due_on=TODAY,
     )
-    store.record_planned(connection, [action])
-    assert store.claim(action.key)
-    assert store.mark_uncertain(action.key, "connection dropped during the invoice send")
+    store.outbox.record_planned(connection, [action])
+    assert store.outbox.claim(action.key)
+    assert store.outbox.mark_uncertain(action.key, "connection dropped during the invoice send")
     return action.key
 
 
@@ -278,21 +280,21 @@ def test_resolve_uncertain(qbo: SandboxWorkspace) -> None:
     assert usage.exit_code == 2 and "--sent or --not-sent" in usage.output
 
     assert "marked done" in invoke(qbo, "resolve", key[:10], "--sent").output  # a unique prefix is enough
-    record = store.action(key)
+    record = store.outbox.action(key)
     assert record.status == "done" and record.details["resolved"] == "happened"
-    assert any(e.event == "action_resolved" for e in store.audit_log("test-quickbooks"))
+    assert any(e.event == "action_resolved" for e in store.audit.entries("test-quickbooks"))
 
     again = CliRunner().invoke(cli, ["resolve", key, "--sent", "--config", str(qbo.config_path)])
     assert again.exit_code == 1 and "not uncertain" in str(again.exception)
 
     other = make_uncertain_other(qbo)
     assert "applied again" in invoke(qbo, "resolve", other, "--not-sent").output
-    assert store.action(other).status == "planned"
+    assert store.outbox.action(other).status == "planned"
 
 
 def make_uncertain_other(sw: SandboxWorkspace) -> str:
     store = sw.open().store
-    record = store.action("f00dfeed" * 4)
+    record = store.outbox.action("f00dfeed" * 4)
     action = PlannedAction(
         key="0badc0de" * 4,
         kind=ActionKind.REMINDER,
@@ -303,9 +305,9 @@ def make_uncertain_other(sw: SandboxWorkspace) -> str:
         step="owner",
         channel="email",
     )
-    store.record_planned("test-quickbooks", [action])
-    store.claim(action.key)
-    store.mark_uncertain(action.key, "SMTP connection dropped")
+    store.outbox.record_planned("test-quickbooks", [action])
+    store.outbox.claim(action.key)
+    store.outbox.mark_uncertain(action.key, "SMTP connection dropped")
     return action.key
 
 
@@ -318,7 +320,7 @@ def test_report_aging_formats(both: SandboxWorkspace) -> None:
     payload = run_json(both, "report", "aging", "--today", TODAY.isoformat())["connections"]
     assert set(payload) == {"test-quickbooks", "test-xero"}
     for name, report in payload.items():
-        snapshot = store.snapshot(name)
+        snapshot = store.ledger.snapshot(name)
         open_invoices = [inv for inv in snapshot.invoices.values() if inv.is_open]
         assert report["as_of"] == TODAY.isoformat()
         assert [row["bucket"] for row in report["buckets"]] == [b[0] for b in BUCKETS]
@@ -368,8 +370,8 @@ def test_reconcile_finds_fee_in_grace_and_uncertain(tmp_path: Path, ledger: str)
         invoke(sw, "sync", "--today", TODAY.isoformat())
         assert run_json(sw, "reconcile", "--today", TODAY.isoformat()) == {"findings": []}
         store = sw.open().store
-        fee = next(r for r in store.actions(name, status="done") if r.kind == "fee")
-        invoice = store.invoice(name, fee.invoice_ids[0])
+        fee = next(r for r in store.outbox.actions(name, status=ActionStatus.DONE) if r.kind == "fee")
+        invoice = store.ledger.invoice(name, fee.invoice_ids[0])
         charged = sum((c.amount.amount for c in fee.charges), Decimal(0))
         on_invoice = invoice.id in fee.ledger_ids  # QuickBooks: a line on the invoice itself
         assert on_invoice == (ledger == "quickbooks")

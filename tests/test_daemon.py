@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from policies.model.actions import ActionStatus
 from sandboxes import SandboxWorkspace, build_workspace
 from sync.cli import cli, main
 from sync.daemon import Schedule, StopFlag, run_daemon
@@ -55,7 +56,7 @@ def test_once_runs_one_cycle_and_writes_health(sw: SandboxWorkspace) -> None:
     store = sw.open().store
     for name, connection in state["connections"].items():
         assert connection["ok"] and connection["errors"] == []
-        assert connection["applied"] == len(store.actions(name, status="done")) > 0
+        assert connection["applied"] == len(store.outbox.actions(name, status=ActionStatus.DONE)) > 0
     logs = json_lines(result.stderr)
     messages = [entry["msg"] for entry in logs]
     assert messages[0] == "daemon started" and messages[-1] == "daemon stopped"
@@ -169,10 +170,12 @@ def test_sigterm_during_a_run(sw: SandboxWorkspace) -> None:
     state = json.loads(health.read_text())
     assert state["cycles"] == 1 and state["next_run"] is None
     store = sw.open().store
-    assert store.actions(status="in_flight") == []
+    assert store.outbox.actions(status=ActionStatus.IN_FLIGHT) == []
     # The next run takes over from where this one stopped.
     assert run_daemon(sw.config_path, once=True, today=TODAY, health_file=health) == 0
-    assert store.actions(status="in_flight") == [] and store.actions(status="done")
+    assert store.outbox.actions(status=ActionStatus.IN_FLIGHT) == [] and store.outbox.actions(
+        status=ActionStatus.DONE
+    )
 
 
 # ---------------------------------------------------------------- schedules

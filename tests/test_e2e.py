@@ -24,6 +24,7 @@ import pytest
 
 from conftest import PG_ENV, PG_SKIP, fresh_postgres_database
 from policies.interest import compute_interest
+from policies.model.actions import ActionStatus
 from policies.model.ledger import InvoiceStatus, settlements_by_invoice
 from policies.model.money import Money
 from sandboxes import build_workspace
@@ -136,7 +137,7 @@ def test_time_travel_120_days(tmp_path: Path, smtp_server: Any, state_url: str) 
             runs = run_sync(ws, RunOptions(today=today))
             for run in runs:
                 assert not run.errors, (today, run.errors)
-            for record in ws.store.actions(status="done"):
+            for record in ws.store.outbox.actions(status=ActionStatus.DONE):
                 day_of_action.setdefault(record.key, today)
 
         store = ws.store
@@ -144,9 +145,11 @@ def test_time_travel_120_days(tmp_path: Path, smtp_server: Any, state_url: str) 
             sandbox = built.sandboxes[name]
             policy = ws.policy_for(ws.connection(name))
             calendar = policy.business_calendar()
-            snapshot = store.snapshot(name)
-            done = store.actions(name, status="done")
-            left = store.actions(name, status=("in_flight", "uncertain", "failed"))
+            snapshot = store.ledger.snapshot(name)
+            done = store.outbox.actions(name, status=ActionStatus.DONE)
+            left = store.outbox.actions(
+                name, status=(ActionStatus.IN_FLIGHT, ActionStatus.UNCERTAIN, ActionStatus.FAILED)
+            )
             assert not left, [(r.kind, r.status, r.error) for r in left]
 
             # 1. Each step at most once per invoice, and every step that fell due in the window was sent.
@@ -172,7 +175,7 @@ def test_time_travel_120_days(tmp_path: Path, smtp_server: Any, state_url: str) 
                 settings = policy.settings_for(snapshot.customers[invoice.customer_id])
                 if settings.excluded or settings.paused_until:
                     continue
-                if store.disputes(name, START + timedelta(DAYS)).get(invoice.id, "none") != "none":
+                if store.cases.disputes(name, START + timedelta(DAYS)).get(invoice.id, "none") != "none":
                     continue
                 expected = set()
                 for step in settings.ladder.steps:
@@ -271,7 +274,9 @@ def test_time_travel_120_days(tmp_path: Path, smtp_server: Any, state_url: str) 
         keys = Counter(message["X-Relance-Key"] for message in inbox.messages)
         assert inbox.messages, "no email reached the SMTP server"
         assert max(keys.values()) == 1
-        emailed = {r.key for r in store.actions(status="done") if r.details.get("message_id")}
+        emailed = {
+            r.key for r in store.outbox.actions(status=ActionStatus.DONE) if r.details.get("message_id")
+        }
         assert emailed == set(keys), (len(emailed), len(keys))
     finally:
         built.stop()

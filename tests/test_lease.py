@@ -11,8 +11,7 @@ import pytest
 
 from policies.model.actions import ActionKind, PlannedAction
 from policies.model.errors import RelanceError
-from sync.store import LeaseBusy, open_store
-from sync.store.repository import Store
+from sync.store import LeaseBusy, Store, open_store
 
 CTX = multiprocessing.get_context("spawn")  # no inherited database connections
 TIMEOUT = 60
@@ -29,7 +28,7 @@ def hold_lease(url: str, connection: str, holder: str, acquired: Any, release: A
 def claim_all(url: str, keys: list[str], start: Any, out: Any) -> None:
     store = open_store(url)
     start.wait(TIMEOUT)
-    out.put([key for key in keys if store.claim(key)])
+    out.put([key for key in keys if store.outbox.claim(key)])
     store.close()
 
 
@@ -56,15 +55,15 @@ def test_second_process_gets_lease_busy_naming_the_holder(store_url: str, store:
     assert process.exitcode == 0
     with store.lease("acme", "me:1", wait=10) as lease:
         assert lease.held
-        assert store.lease_holder("acme")[0] == "me:1"  # type: ignore[index]
-    assert store.lease_holder("acme") is None
+        assert store.leases.holder("acme")[0] == "me:1"  # type: ignore[index]
+    assert store.leases.holder("acme") is None
 
 
 def test_waiting_acquirer_gets_the_lease_when_released(store_url: str, store: Store) -> None:
     process, release = _start_holder(store_url, "worker-2")
     release.set()
     with store.lease("acme", "waiter", wait=TIMEOUT):
-        assert store.lease_holder("acme")[0] == "waiter"  # type: ignore[index]
+        assert store.leases.holder("acme")[0] == "waiter"  # type: ignore[index]
     process.join(TIMEOUT)
 
 
@@ -74,7 +73,7 @@ def test_a_killed_holder_leaves_no_stale_lease(store_url: str, store: Store) -> 
     process.join(TIMEOUT)
     # The OS (file lock) or the server (session advisory lock) dropped the lock with the process.
     with store.lease("acme", "survivor", wait=10):
-        assert store.lease_holder("acme")[0] == "survivor"  # type: ignore[index]
+        assert store.leases.holder("acme")[0] == "survivor"  # type: ignore[index]
 
 
 def test_same_process_second_store_is_refused_too(store_url: str, store: Store) -> None:
@@ -88,7 +87,7 @@ def test_same_process_second_store_is_refused_too(store_url: str, store: Store) 
 
 def test_two_processes_never_claim_the_same_action(store_url: str, store: Store) -> None:
     keys = [f"k{n:03d}" for n in range(150)]
-    store.record_planned(
+    store.outbox.record_planned(
         "acme",
         [PlannedAction(key, ActionKind.REMINDER, "C1", "EUR", ("I1",), "why", step="s") for key in keys],
     )
@@ -102,4 +101,4 @@ def test_two_processes_never_claim_the_same_action(store_url: str, store: Store)
         worker.join(TIMEOUT)
     assert sorted(claimed[0] + claimed[1]) == keys  # each key claimed exactly once
     assert not set(claimed[0]) & set(claimed[1])
-    assert {r.attempts for r in store.actions("acme")} == {1}
+    assert {r.attempts for r in store.outbox.actions("acme")} == {1}

@@ -73,10 +73,10 @@ def pay(payment_id: str, invoice_id: str, amount: str, on: date) -> Payment:
 
 
 def load(store: Store, invoices: Sequence[Invoice], payments: Sequence[Payment] = ()) -> None:
-    store.upsert_records(CONN, Page("customer", (Customer("C1", "Acme SARL", ("ap@acme.test",)),)))
-    store.upsert_records(CONN, Page("invoice", tuple(invoices)))
+    store.ledger.upsert_records(CONN, Page("customer", (Customer("C1", "Acme SARL", ("ap@acme.test",)),)))
+    store.ledger.upsert_records(CONN, Page("invoice", tuple(invoices)))
     if payments:
-        store.upsert_records(CONN, Page("payment", tuple(payments)))
+        store.ledger.upsert_records(CONN, Page("payment", tuple(payments)))
 
 
 def action(key: str, kind: ActionKind, invoice_id: str = "I1", **extra: Any) -> PlannedAction:
@@ -92,9 +92,9 @@ def action(key: str, kind: ActionKind, invoice_id: str = "I1", **extra: Any) -> 
 
 
 def done(store: Store, planned: PlannedAction, ledger_ids: tuple[str, ...] = (), **detail: Any) -> None:
-    store.record_planned(CONN, [planned])
-    assert store.claim(planned.key)
-    assert store.mark_done(planned.key, ledger_ids, detail or None)
+    store.outbox.record_planned(CONN, [planned])
+    assert store.outbox.claim(planned.key)
+    assert store.outbox.mark_done(planned.key, ledger_ids, detail or None)
 
 
 def fee(key: str = "fee-1", invoice_id: str = "I1", amount: str = "52.30") -> PlannedAction:
@@ -226,15 +226,15 @@ def test_reminder_day_defaults_to_the_run_and_never_after_today(store: Store) ->
 def test_uncertain_action(store: Store) -> None:
     load(store, [make_invoice()])
     planned = action("u-1", ActionKind.REMINDER, step="resend-invoice", channel="ledger_email")
-    store.record_planned(CONN, [planned])
-    store.claim("u-1")
-    store.mark_uncertain("u-1", "connection dropped during the invoice send")
+    store.outbox.record_planned(CONN, [planned])
+    store.outbox.claim("u-1")
+    store.outbox.mark_uncertain("u-1", "connection dropped during the invoice send")
     findings = reconcile_connection(Holder(store), CONN, grace_days=0)  # type: ignore[arg-type]
     assert kinds(findings) == ["uncertain"]
     assert "connection dropped" in findings[0].message and "resend-invoice" in findings[0].message
     assert findings[0].proposal and "relance resolve u-1 --sent|--not-sent" in findings[0].proposal
     assert findings[0].to_json()["invoice_id"] == "I1"
-    store.resolve_uncertain("u-1", happened=False)
+    store.outbox.resolve_uncertain("u-1", happened=False)
     assert reconcile_connection(Holder(store), CONN, grace_days=0) == []  # type: ignore[arg-type]
 
 

@@ -15,10 +15,9 @@ from connectors.base import Page
 from policies.model.actions import ActionKind, PlannedAction
 from policies.model.ledger import Invoice, InvoiceStatus
 from policies.model.money import Money
-from sync.store import StoreError, open_store
+from sync.store import Store, StoreError, open_store
 from sync.store import schema as t
 from sync.store.db import MIGRATIONS, create_engine, current_revision, head_revision, upgrade
-from sync.store.repository import Store
 
 
 def _invoice() -> Invoice:
@@ -51,26 +50,26 @@ def test_upgrade_from_first_revision_keeps_data_and_rerun_is_a_noop(store_url: s
     engine = create_engine(store_url)
     upgrade(engine, "0001")
     first = Store(engine)
-    first.upsert_records("acme", Page("invoice", (_invoice(),)))
-    first.record_planned("acme", [_action()])
-    first.claim("k1")
-    first.mark_done("k1", ["L1"], {"message_id": "<k1@relance>"})
+    first.ledger.upsert_records("acme", Page("invoice", (_invoice(),)))
+    first.outbox.record_planned("acme", [_action()])
+    first.outbox.claim("k1")
+    first.outbox.mark_done("k1", ["L1"], {"message_id": "<k1@relance>"})
     first.close()
 
     for _ in range(2):  # upgrade to head, then again: nothing changes, nothing is lost
         store = open_store(store_url, create=False)
         try:
             assert current_revision(store.engine) == head_revision()
-            assert store.snapshot("acme").invoices == {"I1": _invoice()}
-            record = store.action("k1")
+            assert store.ledger.snapshot("acme").invoices == {"I1": _invoice()}
+            record = store.outbox.action("k1")
             assert record is not None
             assert (record.status, record.ledger_ids, record.details["message_id"]) == (
                 "done",
                 ("L1",),
                 "<k1@relance>",
             )
-            assert store.history("acme")["I1"][0].key == "k1"
-            assert store.snapshot("acme").invoices["I1"].balance.amount == Decimal("10.10")
+            assert store.outbox.history("acme")["I1"][0].key == "k1"
+            assert store.ledger.snapshot("acme").invoices["I1"].balance.amount == Decimal("10.10")
         finally:
             store.close()
 

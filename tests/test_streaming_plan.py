@@ -1,4 +1,4 @@
-"""Streamed planning (sync.engine.plan_for over Store.iter_plan_batches) gives the very plan of the
+"""Streamed planning (sync.engine.plan_for over store.planning.iter_batches) gives the very plan of the
 single pass over the whole snapshot (plan_from_snapshot), on SQLite and PostgreSQL.
 
 The ledger is a generated company written to the store page by page, in two shapes: QuickBooks
@@ -22,6 +22,7 @@ import pytest
 
 from connectors.base import Page
 from connectors.sandbox.generator import iter_company
+from policies.model.actions import ActionStatus, PlanStatus
 from policies.model.ledger import (
     Allocation,
     CreditNote,
@@ -36,8 +37,7 @@ from policies.payment_plans import PaymentPlan
 from policies.planning import Plan
 from support.rules import load_policy
 from sync.engine import iter_plan_parts, plan_for, plan_from_snapshot
-from sync.store import open_store
-from sync.store.repository import Store
+from sync.store import Store, open_store
 
 POLICIES = Path(__file__).resolve().parents[1] / "examples" / "policies"
 TODAY = date(2026, 3, 16)
@@ -93,7 +93,7 @@ def _pages(shape: str) -> Iterator[Page]:
 def _extras(store: Store) -> None:
     """Cases the generator does not make: a cross-customer payment, a discount taken, a credit note
     of another customer, a payment plan, a dispute and a pause."""
-    snapshot = store.snapshot(NAME)
+    snapshot = store.ledger.snapshot(NAME)
     open_by_customer: dict[str, list[Invoice]] = {}
     for invoice in sorted(snapshot.invoices.values(), key=lambda i: i.id):
         if invoice.is_open and invoice.currency == "EUR" and invoice.due_date < TODAY - timedelta(days=20):
@@ -102,7 +102,7 @@ def _extras(store: Store) -> None:
     parent, child, planned, disputed, paused = owners[:5]
     target = open_by_customer[child][0]
     part = (target.balance.amount / 2).quantize(Decimal("0.01"))
-    store.upsert_records(
+    store.ledger.upsert_records(
         NAME,
         Page(
             "payment",
@@ -117,11 +117,11 @@ def _extras(store: Store) -> None:
             ),
         ),
     )
-    store.upsert_records(
+    store.ledger.upsert_records(
         NAME, Page("invoice", (replace(target, balance=Money(target.balance.amount - part, "EUR")),))
     )
     second = open_by_customer[child][1]
-    store.upsert_records(
+    store.ledger.upsert_records(
         NAME,
         Page(
             "credit_note",
@@ -143,7 +143,7 @@ def _extras(store: Store) -> None:
     first = (balance / 2).quantize(Decimal("0.01"))
     from policies.model.ledger import Instalment
 
-    store.add_payment_plan(
+    store.cases.add_payment_plan(
         NAME,
         PaymentPlan(
             "plan-x",
@@ -155,8 +155,8 @@ def _extras(store: Store) -> None:
             ),
         ),
     )
-    store.set_dispute(NAME, open_by_customer[disputed][0].id, reason="quantities")
-    store.set_pause(NAME, paused, TODAY + timedelta(days=5))
+    store.cases.set_dispute(NAME, open_by_customer[disputed][0].id, reason="quantities")
+    store.cases.set_pause(NAME, paused, TODAY + timedelta(days=5))
 
 
 def _discount_taken(store: Store, customer_id: str) -> None:
@@ -164,7 +164,7 @@ def _discount_taken(store: Store, customer_id: str) -> None:
     history runs, so today's plan is the first to see it)."""
     issue = TODAY - timedelta(days=12)
     total = Decimal("1000.00")
-    store.upsert_records(
+    store.ledger.upsert_records(
         NAME,
         Page(
             "invoice",
@@ -183,7 +183,7 @@ def _discount_taken(store: Store, customer_id: str) -> None:
             ),
         ),
     )
-    store.upsert_records(
+    store.ledger.upsert_records(
         NAME,
         Page(
             "payment",
@@ -207,13 +207,16 @@ def _apply_everything(store: Store, plan: Plan, *, cancel_every: int = 0) -> Non
 
     from sync.store import schema
 
-    store.record_superseded(NAME, plan.superseded)
-    store.record_planned(NAME, plan.actions)
+    store.outbox.record_superseded(NAME, plan.superseded)
+    store.outbox.record_planned(NAME, plan.actions)
     keys = [a.key for a in plan.actions]
     cancelled = set(keys[::cancel_every]) if cancel_every else set()
     actions = schema.actions
     with store.engine.begin() as conn:
-        for status, chosen in (("superseded", cancelled), ("done", set(keys) - cancelled)):
+        for status, chosen in (
+            (ActionStatus.SUPERSEDED, cancelled),
+            (ActionStatus.DONE, set(keys) - cancelled),
+        ):
             if chosen:
                 conn.execute(
                     sa.update(actions).where(actions.c.key.in_(sorted(chosen))).values(status=status)
@@ -240,7 +243,7 @@ def ledger(request: pytest.FixtureRequest, store_url: str) -> Iterator[Store]:
     store = open_store(store_url)
     try:
         for page in _pages(getattr(request, "param", "quickbooks")):
-            store.upsert_records(NAME, page)
+            store.ledger.upsert_records(NAME, page)
         _extras(store)
         yield store
     finally:
@@ -258,8 +261,8 @@ def test_streamed_plan_equals_snapshot_plan(ledger: Store, policy_file: str) -> 
     for days_before, cancel_every in ((45, 0), (20, 7), (6, 0)):
         day = TODAY - timedelta(days=days_before)
         _apply_everything(ledger, plan_from_snapshot(ledger, policy, NAME, day), cancel_every=cancel_every)
-    assert ledger.history(NAME)
-    _discount_taken(ledger, ledger.ledger_view(NAME).payments["x-parent-pays"].customer_id)
+    assert ledger.outbox.history(NAME)
+    _discount_taken(ledger, ledger.ledger.view(NAME).payments["x-parent-pays"].customer_id)
 
     reference = plan_from_snapshot(ledger, policy, NAME, TODAY)
     parts = list(iter_plan_parts(ledger, policy, NAME, TODAY, batch=150))
@@ -278,11 +281,11 @@ def test_streamed_plan_equals_snapshot_plan(ledger: Store, policy_file: str) -> 
 def _assert_inputs(store: Store, policy: Any) -> None:
     """Each batch streams exactly the invoices that can matter, with the snapshot's settlements and
     history for them."""
-    snapshot = store.snapshot(NAME)
+    snapshot = store.ledger.snapshot(NAME)
     settlements = settlements_by_invoice(snapshot.payments.values(), snapshot.credit_notes.values())
-    history = store.history(NAME)
+    history = store.outbox.history(NAME)
     since = TODAY - timedelta(days=policy.credit.suggestion.lookback_days)
-    linked = {i for record in store.actions(NAME) for i in record.invoice_ids}
+    linked = {i for record in store.outbox.actions(NAME) for i in record.invoice_ids}
     expected = {
         i.id
         for i in snapshot.invoices.values()
@@ -291,7 +294,7 @@ def _assert_inputs(store: Store, policy: Any) -> None:
         or (i.status is InvoiceStatus.PAID and (i.issue_date >= since or i.id in linked))
     }
     streamed = []
-    for batch in store.iter_plan_batches(
+    for batch in store.planning.iter_batches(
         NAME, paid_since=since, include_drafts=policy.credit.include_drafts, batch=150
     ):
         for invoice in batch.invoices:
@@ -307,8 +310,8 @@ def _assert_inputs(store: Store, policy: Any) -> None:
 @pytest.mark.parametrize("ledger", ["quickbooks", "xero"], indirect=True)
 def test_cross_customer_payment_settles_in_its_batch(ledger: Store) -> None:
     """The parent's payment reaches the sub-customer's invoice, whatever batch each lands in."""
-    batches = list(ledger.iter_plan_batches(NAME, paid_since=None, include_drafts=False, batch=100))
-    reference = ledger.settlements_for(NAME, [i.id for b in batches for i in b.invoices])
+    batches = list(ledger.planning.iter_batches(NAME, paid_since=None, include_drafts=False, batch=100))
+    reference = ledger.ledger.settlements_for(NAME, [i.id for b in batches for i in b.invoices])
     for batch in batches:
         for invoice in batch.invoices:
             assert batch.settlements.get(invoice.id) == reference.get(invoice.id), invoice.id
@@ -327,15 +330,15 @@ def test_plan_spanning_customers_falls_back_to_the_snapshot(ledger: Store) -> No
     from policies.model.ledger import Instalment
 
     policy = load_policy(POLICIES / "fr-b2b.yaml")
-    ledger.set_payment_plan_status("plan-x", "cancelled")
+    ledger.cases.set_payment_plan_status("plan-x", PlanStatus.CANCELLED)
     by_customer: dict[str, list[Invoice]] = {}
-    for invoice in sorted(ledger.snapshot(NAME).invoices.values(), key=lambda i: i.id):
+    for invoice in sorted(ledger.ledger.snapshot(NAME).invoices.values(), key=lambda i: i.id):
         if invoice.is_open and invoice.currency == "EUR":
             by_customer.setdefault(invoice.customer_id, []).append(invoice)
     owner = max(by_customer, key=lambda c: len(by_customer[c]))
     covered = by_customer[owner][-2:]
     total = sum((i.balance.amount for i in covered), Decimal(0))
-    ledger.add_payment_plan(
+    ledger.cases.add_payment_plan(
         NAME,
         PaymentPlan(
             "plan-y",
@@ -345,15 +348,15 @@ def test_plan_spanning_customers_falls_back_to_the_snapshot(ledger: Store) -> No
         ),
     )
     other = next(c for c in by_customer if c != owner)
-    ledger.upsert_records(NAME, Page("invoice", (replace(covered[1], customer_id=other),)))
+    ledger.ledger.upsert_records(NAME, Page("invoice", (replace(covered[1], customer_id=other),)))
     reference = plan_from_snapshot(ledger, policy, NAME, TODAY)
     assert len(list(iter_plan_parts(ledger, policy, NAME, TODAY, batch=150))) == 1  # the fallback
     _assert_same(plan_for(ledger, policy, NAME, TODAY, batch=150), reference)
 
 
 def test_ledger_view_reads_on_demand(ledger: Store) -> None:
-    view = ledger.ledger_view(NAME, cache_size=8)
-    snapshot = ledger.snapshot(NAME)
+    view = ledger.ledger.view(NAME, cache_size=8)
+    snapshot = ledger.ledger.snapshot(NAME)
     some = sorted(snapshot.invoices)[:20]
     for invoice_id in some:
         assert view.invoices[invoice_id] == snapshot.invoices[invoice_id]

@@ -7,6 +7,7 @@ invoices is decoded in one pass and the generic route costs several times more.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -181,7 +182,7 @@ def decode_credit_note(d: dict[str, Any]) -> CreditNote:
     )
 
 
-DECODERS = {
+DECODERS: dict[str, Callable[[dict[str, Any]], Record]] = {
     "customer": decode_customer,
     "invoice": decode_invoice,
     "payment": decode_payment,

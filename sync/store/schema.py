@@ -19,10 +19,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+
+from policies.model.actions import ActionStatus, PlanStatus, TaskStatus
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -34,9 +37,19 @@ NAMING = {
 
 metadata = sa.MetaData(naming_convention=NAMING)
 
-ACTION_STATUSES = ("planned", "in_flight", "done", "failed", "superseded", "uncertain")
-PLAN_STATUSES = ("active", "completed", "accelerated", "cancelled")
-TASK_STATUSES = ("open", "done")
+
+class ConnectionStatus(StrEnum):
+    """How a connection's last run ended (`connections.status`)."""
+
+    NEW = "new"  # never run to the end
+    OK = "ok"
+    ERROR = "error"
+
+
+# The CHECK constraints' values: the enums' (their order is the constraints' order in 0001).
+ACTION_STATUSES = tuple(status.value for status in ActionStatus)
+PLAN_STATUSES = tuple(status.value for status in PlanStatus)
+TASK_STATUSES = tuple(status.value for status in TaskStatus)
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -100,7 +113,7 @@ connections = sa.Table(
     sa.Column("cursor_taken_at", UTCDateTime),
     sa.Column("last_full_pull_at", UTCDateTime),
     sa.Column("last_sync_at", UTCDateTime),
-    sa.Column("status", sa.String(20), nullable=False, server_default="new"),
+    sa.Column("status", sa.String(20), nullable=False, server_default=ConnectionStatus.NEW.value),
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False, default=_now),
 )

@@ -16,6 +16,7 @@ import os
 import sqlalchemy as sa
 from alembic import context
 
+from sync.store.db import create_engine
 from sync.store.schema import metadata
 
 config = context.config
@@ -49,7 +50,6 @@ def run_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    from sync.store.db import create_engine
 
     url = os.environ.get("RELANCE_STATE_URL") or config.get_main_option("sqlalchemy.url")
     if not url:

@@ -6,7 +6,10 @@ its holder dies (no stale lease to clean up after a SIGKILL):
   held on a dedicated connection for the life of the lease;
 - SQLite: a `filelock` lock file next to the database file (one per connection name).
 The `leases` row only says who holds it and until when (for the error message and for operators);
-it is written after the lock is taken and removed on release.
+it is written after the lock is taken and removed on release, through the unit of work.
+
+A Lease needs the database (the unit of work, its engine for the dedicated PostgreSQL connection)
+and a clock, nothing of the Store: `Leases` is the repository (`store.leases`) that makes them.
 """
 
 from __future__ import annotations
@@ -15,19 +18,18 @@ import hashlib
 import re
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from filelock import FileLock, Timeout
 
 from policies.model.errors import RelanceError
 from sync.store import schema as t
-
-if TYPE_CHECKING:
-    from sync.store.repository import Store
+from sync.store.db import Database, utcnow
 
 _POLL_SECONDS = 0.2
 
@@ -47,11 +49,46 @@ class LeaseBusy(RelanceError):
         self.expires_at = expires_at
 
 
-class Lease:
-    """Context manager; see Store.lease(). `wait` seconds to wait for a busy lease (0: fail at once)."""
+class Leases:
+    """`store.leases`: leases on connections, and who holds them."""
 
-    def __init__(self, store: Store, connection: str, holder: str, *, ttl: float, wait: float = 0.0) -> None:
-        self.store = store
+    def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow) -> None:
+        self._db = db
+        self._clock = clock
+
+    def lease(
+        self, connection: str, holder: str, ttl: float | timedelta = 3600.0, *, wait: float = 0.0
+    ) -> Lease:
+        """Exclusive right to apply for `connection` (a context manager). Raises LeaseBusy."""
+        seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
+        return Lease(self._db, connection, holder, ttl=seconds, wait=wait, clock=self._clock)
+
+    def holder(self, connection: str) -> tuple[str, datetime, datetime] | None:
+        """(holder, acquired_at, expires_at) of the last lease row written for a connection."""
+        return lease_holder(self._db, connection)
+
+
+def lease_holder(db: Database, connection: str) -> tuple[str, datetime, datetime] | None:
+    with db.read() as conn:
+        row = conn.execute(sa.select(t.leases).where(t.leases.c.connection == connection)).one_or_none()
+    return None if row is None else (row.holder, row.acquired_at, row.expires_at)
+
+
+class Lease:
+    """Context manager; see Leases.lease(). `wait` seconds to wait for a busy lease (0: fail at once)."""
+
+    def __init__(
+        self,
+        db: Database,
+        connection: str,
+        holder: str,
+        *,
+        ttl: float,
+        wait: float = 0.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.clock = clock
         self.connection = connection
         self.holder = holder
         self.ttl = ttl
@@ -81,7 +118,7 @@ class Lease:
     def acquire(self) -> None:
         if self.held:
             raise RuntimeError("lease already held")
-        if self.store.dialect == "postgresql":
+        if self.db.dialect == "postgresql":
             self._acquire_postgres()
         else:
             self._acquire_file()
@@ -103,7 +140,7 @@ class Lease:
         if not self.held:
             return
         try:
-            with self.store._write() as conn:
+            with self.db.write() as conn:
                 conn.execute(
                     sa.delete(t.leases).where(
                         t.leases.c.connection == self.connection, t.leases.c.holder == self.holder
@@ -115,7 +152,7 @@ class Lease:
     # ------------------------------------------------------------ PostgreSQL
 
     def _acquire_postgres(self) -> None:
-        conn = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        conn = self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         statement = sa.text("SELECT pg_try_advisory_lock(hashtext('relance'), hashtext(:name))")
         deadline = time.monotonic() + self.wait
         try:
@@ -133,9 +170,9 @@ class Lease:
     def _lock_path(self) -> Path:
         slug = re.sub(r"[^A-Za-z0-9_.-]", "_", self.connection)[:60]
         digest = hashlib.sha256(self.connection.encode()).hexdigest()[:8]
-        database = self.store.path
+        database = self.db.path
         if database is None:  # in-memory database: a lock private to this engine
-            return Path(tempfile.gettempdir()) / f"relance-{id(self.store.engine)}-{slug}-{digest}.lease.lock"
+            return Path(tempfile.gettempdir()) / f"relance-{id(self.db.engine)}-{slug}-{digest}.lease.lock"
         return database.with_name(f"{database.name}.{slug}-{digest}.lease.lock")
 
     def _acquire_file(self) -> None:
@@ -168,7 +205,7 @@ class Lease:
             lock.release()
 
     def _write_row(self) -> None:
-        now = datetime.now(UTC)
+        now = self.clock()
         self.acquired_at = self.acquired_at or now
         self.expires_at = now + timedelta(seconds=self.ttl)
         values: dict[str, Any] = {
@@ -177,16 +214,16 @@ class Lease:
             "acquired_at": self.acquired_at,
             "expires_at": self.expires_at,
         }
-        statement = self.store._insert(t.leases).values(values)
+        statement = self.db.insert(t.leases).values(values)
         statement = statement.on_conflict_do_update(
             index_elements=["connection"],
             set_={name: statement.excluded[name] for name in ("holder", "acquired_at", "expires_at")},
         )
-        with self.store._write() as conn:
+        with self.db.write() as conn:
             conn.execute(statement)
 
     def _busy(self) -> LeaseBusy:
-        recorded = self.store.lease_holder(self.connection)
+        recorded = lease_holder(self.db, self.connection)
         if recorded is None:
             return LeaseBusy(self.connection, None, None)
         holder, _acquired, expires_at = recorded
