@@ -185,7 +185,7 @@ def test_cdc_at_its_limit_pages_a_query_on_last_updated_time_not_a_full_pull(
     import time
 
     import connectors.quickbooks.connector as qbo_connector
-    import connectors.sandbox.quickbooks as qbo_sandbox
+    import connectors.sandbox.quickbooks.query as qbo_sandbox
 
     first = connector.pull(None, history_from=HISTORY_FROM)
     collect(first)

@@ -1,7 +1,9 @@
 """Local, stateful sandboxes of the QuickBooks Online and Xero APIs (real HTTP servers).
 
-`server` is the shared framework (clock, faults, OAuth authority, request log, routing);
-`generator` builds seeded companies in the neutral model; `quickbooks` and `xero` are the ledgers.
+`server` is the shared framework (server, routing, request log; it re-exports `clock`, `faults`,
+`messages`, `oauth`, `effects` and `paging`); `generator` builds seeded companies in the neutral
+model; `quickbooks` and `xero` are the ledgers, each a package split into state, query, routes
+and writes.
 """
 
 from connectors.sandbox.server import (
