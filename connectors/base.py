@@ -1,4 +1,4 @@
-"""The one connector interface both ledgers implement, as plain data plus a Protocol.
+"""The one connector interface every ledger implements, as plain data plus a Protocol.
 
 Pull is a stream of pages (never the whole ledger in memory) with an explicit cursor (singer-sdk
 style bookmarks). Writes are requests carrying the action key as idempotency key; connectors batch
@@ -7,9 +7,9 @@ them where the API allows (QBO batch of 30, Xero several invoices per PUT).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -221,13 +221,42 @@ class Capabilities:
     notes: bool
     credit_notes: bool
     write_batch_size: int  # QBO 30 per batch request; Xero invoices per PUT
-    pay_link: bool
+
+
+# ---------------------------------------------------------------- what a connector is given
+
+
+class AccessTokens(Protocol):
+    """Valid access tokens for one connection (connectors.tokens.TokenProvider)."""
+
+    def access_token(self) -> str: ...
+
+    def force_refresh(self, stale_access_token: str) -> str:
+        """After a 401 with `stale_access_token`: a fresh token (refreshed unless someone did)."""
+        ...
+
+
+@runtime_checkable
+class SupportsNow(Protocol):
+    def now(self) -> datetime: ...
+
+
+# A connector's clock: an object with now() (the sandboxes' clocks) or a function (time travel).
+Clock = SupportsNow | Callable[[], datetime]
+
+
+def read_clock(clock: Clock | None) -> datetime:
+    """Now, on `clock` (aware, UTC when the clock gives a naive time), or the system clock."""
+    if clock is None:
+        return datetime.now(UTC)
+    moment = clock.now() if isinstance(clock, SupportsNow) else clock()
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @runtime_checkable
 class Connector(Protocol):
     name: str  # the connection name from relance.yaml
-    ledger: str  # "quickbooks" | "xero"
+    ledger: str  # a registered ledger name (connectors.registry)
     capabilities: Capabilities
 
     def pull(self, cursor: Cursor | None, *, history_from: date) -> PullStream:

@@ -1,4 +1,4 @@
-"""Client-side rate limiting per tenant at the published API limits.
+"""Client-side rate limiting per tenant at the published API limits (each ledger plugin's `limits`).
 
 QuickBooks Online: 500 requests/min per realm, 10 concurrent.
 Xero: 60/min, 5 concurrent and 5,000/day per tenant; 10,000/min per app (shared by all tenants).
@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from connectors.base import DayLimitReached
+from connectors.registry import ledger_plugin
 
 MINUTE = 60.0
 DAY = 86400.0
@@ -194,11 +195,6 @@ def _seconds_to_midnight(now: datetime) -> float:
     return max(1.0, (tomorrow - now).total_seconds())
 
 
-PUBLISHED_LIMITS: dict[str, dict[str, int | None]] = {
-    "quickbooks": {"per_minute": 500, "concurrent": 10, "per_day": None, "app_per_minute": None},
-    "xero": {"per_minute": 60, "concurrent": 5, "per_day": 5000, "app_per_minute": 10000},
-}
-
 _registry: dict[tuple[str, str], TenantLimiter] = {}
 _app_windows: dict[str, _Window] = {}
 _registry_lock = threading.Lock()
@@ -225,17 +221,17 @@ def limiter_for(
             or (per_minute and per_minute != limiter.per_minute)
             or (concurrent and concurrent != limiter.concurrent)
         ):
-            limits = PUBLISHED_LIMITS[ledger]
-            app_limit = limits["app_per_minute"]
+            limits = ledger_plugin(ledger).limits
+            app_limit = limits.app_per_minute
             app_window = None
             if app_limit:
                 app_window = _app_windows.setdefault(
                     ledger, _Window(max(app_limit, wanted_minute or 0), MINUTE)
                 )
             limiter = TenantLimiter(
-                per_minute=int(wanted_minute or limits["per_minute"] or 1),
-                concurrent=int(wanted_concurrent or limits["concurrent"] or 1),
-                per_day=limits["per_day"],
+                per_minute=int(wanted_minute or limits.per_minute or 1),
+                concurrent=int(wanted_concurrent or limits.concurrent or 1),
+                per_day=limits.per_day,
                 name=tenant,
                 app_window=app_window,
             )

@@ -21,15 +21,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from connectors.registry import ledger_names, ledger_plugin, ledger_plugins
+from connectors.settings import ConnectionSettings
 from policies.model.errors import PolicyError
 from sync.errors import ConfigError
 
-ENV_BASE_URL = {"quickbooks": "RELANCE_QUICKBOOKS_BASE_URL", "xero": "RELANCE_XERO_BASE_URL"}
-DEFAULT_BASE_URL = {
-    "quickbooks": "https://quickbooks.api.intuit.com/v3",
-    "xero": "https://api.xero.com/api.xro/2.0",
-}
+# The ledger-specific keys of a connection: (key, the plugin field naming the ledger's own key).
+_LEDGER_KEYS = (
+    ("realm_id", "account_id_field"),
+    ("tenant_id", "account_id_field"),
+    ("discovery_url", "oauth_url_field"),
+    ("identity_url", "oauth_url_field"),
+)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _HINT = "see the README section 'relance.yaml'"
 
@@ -94,7 +99,7 @@ class DaemonConfig(_Model):
 
 class ConnectionConfig(_Model):
     name: str = Field(description="Your name for this ledger connection, e.g. acme-qbo.")
-    ledger: Literal["quickbooks", "xero"] = Field(description="quickbooks or xero.")
+    ledger: str = Field(description="quickbooks, xero, or a ledger an installed plugin registers.")
     policy: str | None = Field(
         None, description="Policy file for this connection (default: the top-level policy)."
     )
@@ -145,6 +150,17 @@ class ConnectionConfig(_Model):
             raise ValueError(f"connection name {value!r} must be letters, digits, '-', '_' or '.' (max 64)")
         return value
 
+    @field_validator("ledger")
+    @classmethod
+    def _registered_ledger(cls, value: str) -> str:
+        known = ledger_names()  # entry point names: no plugin is imported for this
+        if not known:
+            raise ValueError("no ledger is installed (entry points relance.connectors); reinstall relance")
+        if value not in known:
+            expected = " or ".join(repr(name) for name in known)
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+        return value
+
     @field_validator("realm_id", "tenant_id", "client_id", mode="before")
     @classmethod
     def _id_as_text(cls, value: Any) -> Any:
@@ -152,25 +168,44 @@ class ConnectionConfig(_Model):
 
     @model_validator(mode="after")
     def _ids_match_ledger(self) -> ConnectionConfig:
-        if self.ledger == "quickbooks" and self.tenant_id:
-            raise ValueError("tenant_id is for xero connections; QuickBooks uses realm_id")
-        if self.ledger == "xero" and self.realm_id:
-            raise ValueError("realm_id is for quickbooks connections; Xero uses tenant_id")
-        if self.ledger == "xero" and self.discovery_url:
-            raise ValueError("discovery_url is for quickbooks connections; Xero uses identity_url")
-        if self.ledger == "quickbooks" and self.identity_url:
-            raise ValueError("identity_url is for xero connections; QuickBooks uses discovery_url")
+        plugin = ledger_plugin(self.ledger)
+        for key, role in _LEDGER_KEYS:
+            own = getattr(plugin, role)
+            if getattr(self, key) and key != own:
+                owners = ", ".join(p.name for p in ledger_plugins().values() if getattr(p, role) == key)
+                where = f"is for {owners} connections" if owners else "is not used by any installed ledger"
+                uses = f"uses {own}" if own else "has no such key"
+                raise ValueError(f"{key} {where}; {plugin.display_name} {uses}")
         return self
 
     @property
     def account_id(self) -> str | None:
-        return self.realm_id if self.ledger == "quickbooks" else self.tenant_id
+        key = ledger_plugin(self.ledger).account_id_field
+        value = getattr(self, key) if key in type(self).model_fields else None
+        return value if isinstance(value, str) else None
 
     @property
     def api_base_url(self) -> str:
         """The API root to use: env override (whole process) > base_url > the vendor's production."""
-        override = os.environ.get(ENV_BASE_URL[self.ledger], "").strip()
-        return (override or self.base_url or DEFAULT_BASE_URL[self.ledger]).rstrip("/")
+        return ledger_plugin(self.ledger).api_base_url(self.base_url)
+
+    def to_settings(self) -> ConnectionSettings:
+        """What a connector needs of this connection (connectors never read relance.yaml)."""
+        return ConnectionSettings(
+            name=self.name,
+            ledger=self.ledger,
+            base_url=self.api_base_url,
+            account_id=self.account_id,
+            client_id=self.client_id,
+            client_secret_env=self.client_secret_env,
+            discovery_url=self.discovery_url,
+            identity_url=self.identity_url,
+            history_months=self.history_months,
+            fee_mode=self.fee_mode,
+            fee_item_name=self.fee_item_name,
+            minor_version=self.minor_version,
+            rate_limit_per_minute=self.rate_limit_per_minute,
+        )
 
     @property
     def history(self) -> timedelta:

@@ -131,7 +131,9 @@ class Workspace:
                 now = datetime.now(UTC)
                 return datetime.combine(today, now.time(), UTC)
 
-        return open_connector(connection, config_dir=self.secrets_dir, secrets=self.token_store, clock=clock)
+        return open_connector(
+            connection.to_settings(), config_dir=self.secrets_dir, secrets=self.token_store, clock=clock
+        )
 
     def today_for(self, connection: ConnectionConfig, *, override: date | None = None) -> date:
         """Today in the company's timezone (policies never read the clock themselves)."""

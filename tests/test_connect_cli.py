@@ -266,7 +266,7 @@ def test_xero_oauth_flow_then_refresh_through_factory(
             account_id="tenant-42",
         ),
     )
-    provider = token_provider_for(connection, config_dir=tmp_path, secrets=store)
+    provider = token_provider_for(connection.to_settings(), config_dir=tmp_path, secrets=store)
     fresh = provider.access_token()
     assert fresh != stored.access_token and oauth_server.authority.refresh_count == 1
     saved = store.get("uk")
@@ -309,7 +309,7 @@ def test_quickbooks_oauth_flow_uses_intuitlib_with_discovery(
     assert stored.refresh_expires_at is not None
 
     store.save("fr", Tokens(stored.access_token, stored.refresh_token, datetime.now(UTC), account_id="9130"))
-    provider = token_provider_for(connection, config_dir=tmp_path, secrets=store)
+    provider = token_provider_for(connection.to_settings(), config_dir=tmp_path, secrets=store)
     assert provider.access_token() != stored.access_token
     assert oauth_server.authority.refresh_count == 1
     # the old refresh token was rotated away: Intuit-style invalid_grant becomes RefreshRejected
@@ -318,7 +318,7 @@ def test_quickbooks_oauth_flow_uses_intuitlib_with_discovery(
     from connectors.tokens import RefreshRejected
 
     with pytest.raises(RefreshRejected):
-        refresher_for("quickbooks", "app-id", "app-secret", endpoints_for(connection))(stored)
+        refresher_for("quickbooks", "app-id", "app-secret", endpoints_for(connection.to_settings()))(stored)
 
 
 def test_paste_mode_reads_the_redirect_from_stdin(

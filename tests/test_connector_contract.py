@@ -43,9 +43,11 @@ from connectors.base import (
 from connectors.limits import limiter_for, reset_limiters
 from connectors.oauth import refresher_for, resolve_endpoints
 from connectors.quickbooks import connector as qbo
+from connectors.quickbooks import pull as qbo_pull
 from connectors.secrets import SecretBox, load_key
 from connectors.tokens import TokenProvider, Tokens, TokenStore
 from connectors.xero import connector as xero
+from connectors.xero import pull as xero_pull
 from policies.model.ledger import Invoice, LedgerSnapshot
 from sandboxes import company, make_sandbox
 
@@ -246,9 +248,9 @@ def documented_full_pull_calls(ledger: str, pulled: LedgerSnapshot) -> int:
             len(pulled.payments),
             len(pulled.credit_notes),
         ]
-        return qbo.full_pull_list_calls(rows)
+        return qbo_pull.full_pull_list_calls(rows)
     rows = [len(pulled.customers), len(pulled.invoices), len(pulled.payments), len(pulled.credit_notes)]
-    return xero.full_pull_list_calls(rows)
+    return xero_pull.full_pull_list_calls(rows)
 
 
 def emailable_open_invoices(truth: LedgerSnapshot) -> list[Invoice]:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -184,14 +184,14 @@ def test_cdc_at_its_limit_pages_a_query_on_last_updated_time_not_a_full_pull(
     entity's changes with a paged query (ceil(changes / page) calls), deletions from CDC."""
     import time
 
-    import connectors.quickbooks.connector as qbo_connector
+    import connectors.quickbooks.pull as qbo_pull
     import connectors.sandbox.quickbooks.query as qbo_sandbox
 
     first = connector.pull(None, history_from=HISTORY_FROM)
     collect(first)
     monkeypatch.setattr(qbo_sandbox, "CDC_LIMIT", 5)
-    monkeypatch.setattr(qbo_connector, "CDC_LIMIT", 5)
-    monkeypatch.setattr(qbo_connector, "PAGE_SIZE", 4)
+    monkeypatch.setattr(qbo_pull, "CDC_LIMIT", 5)
+    monkeypatch.setattr(qbo_pull, "PAGE_SIZE", 4)
     open_ids = sorted((i.id for i in sandbox.truth().invoices.values() if i.is_open), key=int)
     gone = next(
         i for i, r in sandbox.entities["Invoice"].items() if not r.get("LinkedTxn") and i not in open_ids
@@ -374,7 +374,7 @@ def test_stale_sync_token_is_reread_and_retried(
     sandbox: QuickBooksSandbox, connector: QuickBooksConnector
 ) -> None:
     invoice = _open_invoice(sandbox)
-    original = connector._read_invoices
+    original = connector.writer._read_invoices
     calls = {"n": 0}
 
     def read_then_someone_edits(ids: Any) -> Any:
@@ -384,7 +384,7 @@ def test_stale_sync_token_is_reread_and_retried(
             sandbox.modify_invoices([invoice.id])  # a user saves the invoice meanwhile
         return found
 
-    connector._read_invoices = read_then_someone_edits  # type: ignore[method-assign]
+    connector.writer._read_invoices = read_then_someone_edits  # type: ignore[method-assign]
     [result] = connector.write([FeeLine("fee-stale", invoice.id, "Fee", Decimal("5.00"), invoice.currency)])
     assert result.status is WriteStatus.DONE
     assert calls["n"] == 2
@@ -425,7 +425,7 @@ def test_thirty_percent_faults_give_identical_pull(sandbox: QuickBooksSandbox, t
 def test_expired_token_is_refreshed_and_persisted_encrypted(
     sandbox: QuickBooksSandbox, connector: QuickBooksConnector, tmp_path: Path
 ) -> None:
-    provider = connector.tokens
+    provider = cast(TokenProvider, connector.tokens)
     old = provider.current()
     sandbox.faults.expire_tokens = True
     pulled, _, _ = collect(connector.pull(None, history_from=HISTORY_FROM))

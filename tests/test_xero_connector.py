@@ -36,7 +36,8 @@ from connectors.sandbox.generator import generate_company
 from connectors.sandbox.xero import XeroSandbox
 from connectors.secrets import SecretBox
 from connectors.tokens import TokenProvider, Tokens, TokenStore
-from connectors.xero.connector import XeroConnector, batch_key
+from connectors.xero.connector import XeroConnector
+from connectors.xero.keys import batch_key
 from policies.model.ledger import CustomerKind, InvoiceStatus, LedgerSnapshot
 
 TODAY = date(2026, 3, 2)
@@ -309,12 +310,14 @@ def test_credit_notes_are_created_in_batches_and_never_twice(
         return counted
 
     # an earlier attempt created the first note, then died before allocating it
-    real_allocate = rig.connector._allocate
+    real_allocate = rig.connector.credit_notes._allocate
     monkeypatch.setattr(
-        rig.connector, "_allocate", lambda r, n: WriteResult(r.key, WriteStatus.UNCERTAIN, error="killed")
+        rig.connector.credit_notes,
+        "_allocate",
+        lambda r, n: WriteResult(r.key, WriteStatus.UNCERTAIN, error="killed"),
     )
     assert rig.connector.write(requests[:1])[0].status is WriteStatus.UNCERTAIN
-    monkeypatch.setattr(rig.connector, "_allocate", real_allocate)
+    monkeypatch.setattr(rig.connector.credit_notes, "_allocate", real_allocate)
     rig.sandbox.log.reset()
     first = rig.connector.write(requests)
     assert [r.status for r in first] == [WriteStatus.DONE] * 4

@@ -158,14 +158,14 @@ def error_for_fault(
     """The relance error for one QBO Fault (and/or HTTP status)."""
     codes = fault.codes if fault else set()
     text = fault.summary() if fault else f"HTTP {status}"
-    where = {"connection": connection, "call": call}
     throttled = bool(codes & {c.lstrip("0") for c in THROTTLE_CODES}) or "ThrottleExceeded" in text
     if status == 429 or throttled:
         return RateLimited(
             f"QuickBooks throttled the request: {text}",
             retry_after=_retry_after(headers),
             hint="QuickBooks allows 500 requests per minute per company; relance slows down and retries",
-            **where,
+            connection=connection,
+            call=call,
         )
     if (
         status in (401, 403)
@@ -175,13 +175,15 @@ def error_for_fault(
         return AuthError(
             f"QuickBooks refused the credentials: {text}",
             hint=f"run `relance connect quickbooks --name {connection or 'NAME'}` again",
-            **where,
+            connection=connection,
+            call=call,
         )
     if STALE_CODE in codes:
         return StaleObject(
             f"the record changed in QuickBooks meanwhile: {text}",
             hint="someone edited it at the same time; relance re-reads it and tries again",
-            **where,
+            connection=connection,
+            call=call,
         )
     numeric = sorted(int(c) for c in codes if c.isdigit())
     if (status is not None and status >= 500) or (numeric and numeric[0] >= 10000):
@@ -189,15 +191,17 @@ def error_for_fault(
             f"QuickBooks failed to answer: {text}",
             hint="QuickBooks is having trouble; relance retries, or run again later",
             retryable=True,
-            **where,
+            connection=connection,
+            call=call,
         )
     if fault is not None or (status is not None and 400 <= status < 500):
         return RejectedByLedger(
             f"QuickBooks rejected the request: {text}",
             hint="check the record in QuickBooks (the message says which field); retrying cannot help",
-            **where,
+            connection=connection,
+            call=call,
         )
-    return ConnectorError(f"unexpected QuickBooks answer: {text}", **where)
+    return ConnectorError(f"unexpected QuickBooks answer: {text}", connection=connection, call=call)
 
 
 def error_from_response(
@@ -225,13 +229,13 @@ def error_from_exception(error: BaseException, *, connection: str = "", call: st
         return error
     from quickbooks import exceptions as qb
 
-    where = {"connection": connection, "call": call}
     if isinstance(error, requests.Timeout | requests.ConnectionError):
         return LedgerUnavailable(
             f"cannot reach QuickBooks ({type(error).__name__})",
             hint="check the network or the base_url of this connection",
             retryable=True,
-            **where,
+            connection=connection,
+            call=call,
         )
     if isinstance(error, qb.QuickbooksException):
         message = str(getattr(error, "message", "") or "")
@@ -239,17 +243,23 @@ def error_from_exception(error: BaseException, *, connection: str = "", call: st
         code = str(getattr(error, "error_code", "") or "")
         if isinstance(error, qb.AuthorizationException) and code == "401":
             fault = parse_fault(detail)
-            return error_for_fault(fault, status=401, **where)
+            return error_for_fault(fault, status=401, connection=connection, call=call)
         if message.startswith(_JSON_READ_PREFIX):  # XML or HTML body the SDK could not read
             body = message[len(_JSON_READ_PREFIX) :]
             fault = parse_fault(body)
-            return error_for_fault(fault, status=None if fault else 502, **where)
+            return error_for_fault(fault, status=None if fault else 502, connection=connection, call=call)
         found = _STATUS_IN_MESSAGE.search(message)
         if found:
             status = int(found["status"])
-            return error_for_fault(parse_fault(found["body"]), status=status, **where)
+            return error_for_fault(
+                parse_fault(found["body"]), status=status, connection=connection, call=call
+            )
         fault = Fault((FaultError(code, _redact(message), _redact(detail)),))
-        return error_for_fault(fault, status=None, **where)
+        return error_for_fault(fault, status=None, connection=connection, call=call)
     if isinstance(error, requests.RequestException):
-        return LedgerUnavailable(f"HTTP error talking to QuickBooks ({type(error).__name__})", **where)
-    return ConnectorError(f"unexpected failure ({type(error).__name__}: {error})", **where)
+        return LedgerUnavailable(
+            f"HTTP error talking to QuickBooks ({type(error).__name__})", connection=connection, call=call
+        )
+    return ConnectorError(
+        f"unexpected failure ({type(error).__name__}: {error})", connection=connection, call=call
+    )

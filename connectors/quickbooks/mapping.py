@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -376,7 +376,7 @@ def credit_note_from_qbo(data: Mapping[str, Any]) -> CreditNote:
     )
 
 
-MAPPERS = {
+MAPPERS: dict[Entity, Callable[[Mapping[str, Any]], Customer | Invoice | Payment | CreditNote]] = {
     "customer": customer_from_qbo,
     "invoice": invoice_from_qbo,
     "payment": payment_from_qbo,

@@ -1,18 +1,22 @@
 """xero-python exceptions -> relance connector errors with a message naming the connection, the
-call and what the user can do. Never includes a token or the raw Authorization header."""
+call and what the user can do (never a token or the raw Authorization header); and what such an
+error means for a write's outcome."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from connectors.base import (
     AuthError,
     ConnectorError,
+    DayLimitReached,
     LedgerUnavailable,
     RateLimited,
     RejectedByLedger,
+    WriteResult,
+    WriteStatus,
 )
 
 
@@ -162,3 +166,29 @@ def translate_exception(error: BaseException, *, connection: str, call: str) -> 
             hint="this is a relance bug or an unexpected Xero answer; please report it",
         )
     return error
+
+
+# ---------------------------------------------------------------- write outcomes
+
+
+def guarded(key: str, action: Callable[[], WriteResult]) -> WriteResult:
+    """The result of one write: its own, or the one the error it raised means."""
+    try:
+        return action()
+    except (DayLimitReached, AuthError):
+        raise  # the whole tenant stops: the caller records the rest as not done
+    except RejectedByLedger as error:
+        return WriteResult(key, WriteStatus.FAILED, error=str(error))
+    except RateLimited as error:
+        # A 429 is answered before any processing: nothing happened.
+        return WriteResult(key, WriteStatus.FAILED, error=str(error))
+    except ConnectorError as error:
+        return WriteResult(key, WriteStatus.UNCERTAIN, error=str(error))
+
+
+def item_messages(item: Mapping[str, Any]) -> str:
+    """The validation messages of one item of a batched PUT's answer."""
+    messages = "; ".join(
+        str(e.get("Message")) for e in item.get("ValidationErrors") or () if isinstance(e, dict)
+    )
+    return messages or "no reason given"

@@ -199,7 +199,8 @@ def _line(raw: Any, currency: str, line_amount_types: str) -> InvoiceLine:
     amount = parse_amount(raw.get("LineAmount"), "LineItems.LineAmount")
     if line_amount_types == "Exclusive" and raw.get("TaxAmount") is not None:
         amount += parse_amount(raw.get("TaxAmount"), "LineItems.TaxAmount")
-    description = raw.get("Description") if isinstance(raw.get("Description"), str) else ""
+    text = raw.get("Description")
+    description = text if isinstance(text, str) else ""
     del currency
     return InvoiceLine(
         description=description.removeprefix(FEE_MARKER).strip() if description else "",
