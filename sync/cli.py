@@ -6,22 +6,59 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 partial (some connections failed).
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from policies.model.errors import RelanceError
-from sync.commands import connections, interest, operations, planning, policy_tools, sandbox
+
+# command -> the module of sync.commands defining it (in its COMMANDS). A module is imported only
+# when one of its commands runs (or help lists them): `import sync.cli` stays cheap, and each command
+# module imports what it needs at its top.
+COMMAND_MODULES = {
+    "init": "setup",
+    "demo": "setup",
+    "connect": "connections",
+    "policy": "policy_tools",
+    "interest": "interest",
+    "plan": "planning",
+    "sync": "run",
+    "apply": "run",
+    "daemon": "run",
+    "reconcile": "reports",
+    "history": "reports",
+    "tasks": "reports",
+    "report": "reports",
+    "dispute": "cases",
+    "pause": "cases",
+    "payment-plan": "cases",
+    "resolve": "cases",
+    "sandbox": "sandbox",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use (click's documented pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMAND_MODULES})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = COMMAND_MODULES.get(cmd_name)
+        if module_name is None:
+            return super().get_command(ctx, cmd_name)
+        module = importlib.import_module(f"sync.commands.{module_name}")
+        commands: dict[str, click.Command] = {command.name or "": command for command in module.COMMANDS}
+        return commands[cmd_name]
+
+
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(package_name="relance")
 def cli() -> None:
     """relance: credit control on top of QuickBooks Online and Xero."""
-
-
-for module in (policy_tools, interest, planning, connections, sandbox, operations):
-    module.register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:

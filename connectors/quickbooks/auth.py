@@ -19,7 +19,7 @@ from intuitlib.exceptions import AuthClientError
 
 from connectors.base import AuthError, LedgerUnavailable
 from connectors.oauth import oauth_error_code, raise_token_failure
-from connectors.quickbooks.plugin import ENV_DISCOVERY, NAME
+from connectors.quickbooks.identity import ENV_DISCOVERY, NAME
 from connectors.registry import OAuthEndpoints
 from connectors.tokens import Refresher, RefreshRejected, Tokens
 

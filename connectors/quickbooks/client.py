@@ -28,7 +28,7 @@ from connectors.base import AccessTokens, AuthError, Clock, ConnectorError, read
 from connectors.limits import TenantLimiter, limiter_for
 from connectors.quickbooks import mapping
 from connectors.quickbooks.errors import error_from_exception, error_from_response
-from connectors.quickbooks.plugin import NAME
+from connectors.quickbooks.identity import NAME
 from connectors.retry import CONNECTION_ERRORS, call_with_retries
 
 LEDGER = NAME

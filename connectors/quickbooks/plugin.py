@@ -10,18 +10,19 @@ import os
 from typing import TYPE_CHECKING
 
 from connectors.base import AccessTokens, Clock, Connector
+from connectors.quickbooks.identity import (
+    API_PRODUCTION,
+    DISCOVERY_PRODUCTION,
+    ENV_BASE_URL,
+    ENV_DISCOVERY,
+    NAME,
+)
 from connectors.registry import ApiLimits, AuthorizationSession, LedgerPlugin, OAuthEndpoints
 from connectors.settings import ConnectionSettings
 
 if TYPE_CHECKING:
     from connectors.tokens import Refresher
 
-NAME = "quickbooks"
-DISCOVERY_PRODUCTION = "https://developer.api.intuit.com/.well-known/openid_configuration"
-DISCOVERY_SANDBOX = "https://developer.api.intuit.com/.well-known/openid_sandbox_configuration"
-API_PRODUCTION = "https://quickbooks.api.intuit.com/v3"
-ENV_DISCOVERY = "RELANCE_QUICKBOOKS_DISCOVERY_URL"
-ENV_BASE_URL = "RELANCE_QUICKBOOKS_BASE_URL"
 
 
 def endpoints(

@@ -17,7 +17,7 @@ from connectors.base import AuthError, LedgerUnavailable
 from connectors.oauth import oauth_error_code, raise_token_failure
 from connectors.registry import OAuthEndpoints
 from connectors.tokens import Refresher, RefreshRejected, Tokens
-from connectors.xero.plugin import NAME
+from connectors.xero.identity import NAME
 
 SCOPE = "offline_access accounting.transactions accounting.contacts accounting.settings.read"
 HTTP_TIMEOUT = 30

@@ -24,7 +24,7 @@ from connectors.base import AccessTokens, AuthError, Clock, ConnectorError, DayL
 from connectors.limits import TenantLimiter, limiter_for
 from connectors.retry import call_with_retries
 from connectors.xero.errors import response_headers, translate_exception
-from connectors.xero.plugin import NAME
+from connectors.xero.identity import NAME
 
 LEDGER = NAME
 PAGE_SIZE = 1000

@@ -13,16 +13,18 @@ from urllib.parse import urlsplit
 from connectors.base import AccessTokens, Clock, Connector
 from connectors.registry import ApiLimits, AuthorizationSession, LedgerPlugin, OAuthEndpoints
 from connectors.settings import ConnectionSettings
+from connectors.xero.identity import (
+    API_DEFAULT,
+    AUTHORIZE_DEFAULT,
+    ENV_BASE_URL,
+    ENV_IDENTITY,
+    IDENTITY_DEFAULT,
+    NAME,
+)
 
 if TYPE_CHECKING:
     from connectors.tokens import Refresher
 
-NAME = "xero"
-AUTHORIZE_DEFAULT = "https://login.xero.com/identity/connect/authorize"
-IDENTITY_DEFAULT = "https://identity.xero.com"
-API_DEFAULT = "https://api.xero.com/api.xro/2.0"
-ENV_IDENTITY = "RELANCE_XERO_IDENTITY_URL"
-ENV_BASE_URL = "RELANCE_XERO_BASE_URL"
 
 
 def endpoints(

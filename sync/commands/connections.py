@@ -13,6 +13,10 @@ from typing import Any
 
 import click
 
+from connectors.oauth import resolve_endpoints, run_authorization_flow
+from connectors.secrets import SecretBox, load_key
+from connectors.tokens import Tokens, TokenStore
+from sync.config import AppConfig, ConnectionConfig, load_config, save_config, upsert_connection
 from sync.errors import ConfigError
 
 DEFAULT_CONFIG = "relance.yaml"
@@ -66,11 +70,6 @@ def connect_ledger(
     echo: Any = None,
 ) -> ConnectResult:
     """Library function behind `relance connect` (also used by tests and the demo)."""
-    from connectors.oauth import resolve_endpoints, run_authorization_flow
-    from connectors.secrets import SecretBox, load_key
-    from connectors.tokens import Tokens, TokenStore
-    from sync.config import AppConfig, ConnectionConfig, load_config, save_config, upsert_connection
-
     path = _config_path(config_path)
     created = not path.exists()
     config = AppConfig() if created else load_config(path)
@@ -153,119 +152,119 @@ def connect_ledger(
     return ConnectResult(name, ledger, final_account, path, store.path, imported, created)
 
 
-def register(cli: click.Group) -> None:
-    """Add this module's commands to the `relance` group."""
+@click.command("connect")
+@click.argument("ledger", type=click.Choice(["quickbooks", "xero"]))
+@click.option("--name", required=True, help="Connection name used in relance.yaml and on the CLI.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="relance.yaml to update (default: $RELANCE_CONFIG or ./relance.yaml; created if absent).",
+)
+@click.option("--client-id", default=None, help="OAuth client id of your Intuit / Xero app.")
+@click.option(
+    "--client-secret",
+    default=None,
+    envvar="RELANCE_CLIENT_SECRET",
+    help="OAuth client secret (or $RELANCE_CLIENT_SECRET); stored encrypted, never in relance.yaml.",
+)
+@click.option("--no-browser", is_flag=True, help="Print the consent URL without opening a browser.")
+@click.option("--paste", is_flag=True, help="Headless: paste the redirected URL instead of listening.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port of the 127.0.0.1 redirect listener (must match the app's redirect URI).",
+)
+@click.option(
+    "--base-url", default=None, help="API root (QBO .../v3, Xero .../api.xro/2.0), e.g. a sandbox."
+)
+@click.option("--discovery-url", default=None, help="QuickBooks: OpenID discovery document URL.")
+@click.option(
+    "--identity-url", default=None, help="Xero: identity root (/connect/authorize, /connect/token)."
+)
+@click.option(
+    "--access-token",
+    default=None,
+    envvar="RELANCE_IMPORT_ACCESS_TOKEN",
+    help="Import mode: an existing access token (or $RELANCE_IMPORT_ACCESS_TOKEN).",
+)
+@click.option(
+    "--refresh-token",
+    default=None,
+    envvar="RELANCE_IMPORT_REFRESH_TOKEN",
+    help="Import mode: its refresh token (or $RELANCE_IMPORT_REFRESH_TOKEN).",
+)
+@click.option("--realm-id", default=None, help="QuickBooks company id (import mode).")
+@click.option("--tenant-id", default=None, help="Xero organisation id (import mode).")
+@click.option(
+    "--expires-in",
+    type=int,
+    default=3600,
+    show_default=True,
+    help="Import mode: seconds until the access token expires.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def connect(
+    ledger: str,
+    name: str,
+    config_path: Path | None,
+    client_id: str | None,
+    client_secret: str | None,
+    no_browser: bool,
+    paste: bool,
+    port: int,
+    base_url: str | None,
+    discovery_url: str | None,
+    identity_url: str | None,
+    access_token: str | None,
+    refresh_token: str | None,
+    realm_id: str | None,
+    tenant_id: str | None,
+    expires_in: int,
+    as_json: bool,
+) -> None:
+    """Connect a QuickBooks Online company or a Xero organisation.
 
-    @cli.command("connect")
-    @click.argument("ledger", type=click.Choice(["quickbooks", "xero"]))
-    @click.option("--name", required=True, help="Connection name used in relance.yaml and on the CLI.")
-    @click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="relance.yaml to update (default: $RELANCE_CONFIG or ./relance.yaml; created if absent).",
+    Runs the OAuth2 consent flow (or imports tokens with --access-token/--refresh-token), stores
+    the tokens encrypted next to relance.yaml and adds the connection to relance.yaml."""
+    if ledger == "quickbooks" and tenant_id:
+        raise click.UsageError("--tenant-id is for xero; QuickBooks uses --realm-id")
+    if ledger == "xero" and realm_id:
+        raise click.UsageError("--realm-id is for quickbooks; Xero uses --tenant-id")
+    if ledger == "quickbooks" and identity_url:
+        raise click.UsageError("--identity-url is for xero; QuickBooks uses --discovery-url")
+    if ledger == "xero" and discovery_url:
+        raise click.UsageError("--discovery-url is for quickbooks; Xero uses --identity-url")
+    result = connect_ledger(
+        ledger,
+        name,
+        config_path=config_path,
+        client_id=client_id,
+        client_secret=client_secret,
+        open_browser=not no_browser,
+        paste=paste,
+        port=port,
+        base_url=base_url,
+        discovery_url=discovery_url,
+        identity_url=identity_url,
+        access_token=access_token,
+        refresh_token=refresh_token,
+        account_id=realm_id or tenant_id,
+        expires_in=expires_in,
+        echo=lambda text: click.echo(text, err=True),
     )
-    @click.option("--client-id", default=None, help="OAuth client id of your Intuit / Xero app.")
-    @click.option(
-        "--client-secret",
-        default=None,
-        envvar="RELANCE_CLIENT_SECRET",
-        help="OAuth client secret (or $RELANCE_CLIENT_SECRET); stored encrypted, never in relance.yaml.",
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    what = "realm" if ledger == "quickbooks" else "tenant"
+    click.echo(
+        f"Connected '{result.name}' ({ledger} {what} {result.account_id}); "
+        f"tokens stored encrypted in {result.token_file}; {result.config_path} "
+        f"{'created' if result.created_config else 'updated'}."
     )
-    @click.option("--no-browser", is_flag=True, help="Print the consent URL without opening a browser.")
-    @click.option("--paste", is_flag=True, help="Headless: paste the redirected URL instead of listening.")
-    @click.option(
-        "--port",
-        type=click.IntRange(0, 65535),
-        default=8765,
-        show_default=True,
-        help="Port of the 127.0.0.1 redirect listener (must match the app's redirect URI).",
-    )
-    @click.option(
-        "--base-url", default=None, help="API root (QBO .../v3, Xero .../api.xro/2.0), e.g. a sandbox."
-    )
-    @click.option("--discovery-url", default=None, help="QuickBooks: OpenID discovery document URL.")
-    @click.option(
-        "--identity-url", default=None, help="Xero: identity root (/connect/authorize, /connect/token)."
-    )
-    @click.option(
-        "--access-token",
-        default=None,
-        envvar="RELANCE_IMPORT_ACCESS_TOKEN",
-        help="Import mode: an existing access token (or $RELANCE_IMPORT_ACCESS_TOKEN).",
-    )
-    @click.option(
-        "--refresh-token",
-        default=None,
-        envvar="RELANCE_IMPORT_REFRESH_TOKEN",
-        help="Import mode: its refresh token (or $RELANCE_IMPORT_REFRESH_TOKEN).",
-    )
-    @click.option("--realm-id", default=None, help="QuickBooks company id (import mode).")
-    @click.option("--tenant-id", default=None, help="Xero organisation id (import mode).")
-    @click.option(
-        "--expires-in",
-        type=int,
-        default=3600,
-        show_default=True,
-        help="Import mode: seconds until the access token expires.",
-    )
-    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-    def connect(
-        ledger: str,
-        name: str,
-        config_path: Path | None,
-        client_id: str | None,
-        client_secret: str | None,
-        no_browser: bool,
-        paste: bool,
-        port: int,
-        base_url: str | None,
-        discovery_url: str | None,
-        identity_url: str | None,
-        access_token: str | None,
-        refresh_token: str | None,
-        realm_id: str | None,
-        tenant_id: str | None,
-        expires_in: int,
-        as_json: bool,
-    ) -> None:
-        """Connect a QuickBooks Online company or a Xero organisation.
 
-        Runs the OAuth2 consent flow (or imports tokens with --access-token/--refresh-token), stores
-        the tokens encrypted next to relance.yaml and adds the connection to relance.yaml."""
-        if ledger == "quickbooks" and tenant_id:
-            raise click.UsageError("--tenant-id is for xero; QuickBooks uses --realm-id")
-        if ledger == "xero" and realm_id:
-            raise click.UsageError("--realm-id is for quickbooks; Xero uses --tenant-id")
-        if ledger == "quickbooks" and identity_url:
-            raise click.UsageError("--identity-url is for xero; QuickBooks uses --discovery-url")
-        if ledger == "xero" and discovery_url:
-            raise click.UsageError("--discovery-url is for quickbooks; Xero uses --identity-url")
-        result = connect_ledger(
-            ledger,
-            name,
-            config_path=config_path,
-            client_id=client_id,
-            client_secret=client_secret,
-            open_browser=not no_browser,
-            paste=paste,
-            port=port,
-            base_url=base_url,
-            discovery_url=discovery_url,
-            identity_url=identity_url,
-            access_token=access_token,
-            refresh_token=refresh_token,
-            account_id=realm_id or tenant_id,
-            expires_in=expires_in,
-            echo=lambda text: click.echo(text, err=True),
-        )
-        if as_json:
-            click.echo(json.dumps(result.to_json(), indent=2))
-            return
-        what = "realm" if ledger == "quickbooks" else "tenant"
-        click.echo(
-            f"Connected '{result.name}' ({ledger} {what} {result.account_id}); "
-            f"tokens stored encrypted in {result.token_file}; {result.config_path} "
-            f"{'created' if result.created_config else 'updated'}."
-        )
+
+COMMANDS = (connect,)

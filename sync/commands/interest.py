@@ -16,6 +16,7 @@ from policies.model.errors import RelanceError
 from policies.model.ledger import Settlement
 from policies.model.money import Money, to_decimal
 from sync.commands.options import DATE, json_option
+from sync.rulebook import load_rulebook
 
 
 class Amount(click.ParamType):
@@ -39,8 +40,6 @@ class LawCode(click.ParamType):
     name = "LAW"
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        from sync.rulebook import load_rulebook
-
         code = str(value).strip().lower()
         known = list(load_rulebook().laws)
         if code not in known:
@@ -83,65 +82,63 @@ def _print_breakdown(result: InterestResult, until_label: str) -> None:
         console.print(f"warning: {warning}")
 
 
-def register(cli: click.Group) -> None:
-    """Add this module's commands to the `relance` group."""
+@click.command("interest")
+@click.option("--law", type=LawCode(), required=True, help="Statutory regime: fr, de, uk, eu, ...")
+@click.option("--amount", type=Amount(), required=True, help="Invoice total incl. tax, e.g. 1200.00.")
+@click.option("--currency", default=None, help="ISO currency (default GBP for uk, EUR otherwise).")
+@click.option("--due", type=DATE, required=True, help="Due date, YYYY-MM-DD.")
+@click.option("--paid", type=DATE, default=None, help="Date the balance was paid in full.")
+@click.option("--as-of", "as_of", type=DATE, default=None, help="Count interest up to this date.")
+@click.option(
+    "--payment",
+    "payments",
+    type=PaymentSpec(),
+    multiple=True,
+    help="Partial payment DATE:AMOUNT (repeatable).",
+)
+@click.option("--b2c", is_flag=True, help="The debtor is a consumer.")
+@json_option("Print JSON.")
+def interest_command(
+    law: str,
+    amount: Decimal,
+    currency: str | None,
+    due: date,
+    paid: date | None,
+    as_of: date | None,
+    payments: tuple[Settlement, ...],
+    b2c: bool,
+    as_json: bool,
+) -> None:
+    """Late-payment interest and fixed compensation for one invoice.
 
-    @cli.command("interest")
-    @click.option("--law", type=LawCode(), required=True, help="Statutory regime: fr, de, uk, eu, ...")
-    @click.option("--amount", type=Amount(), required=True, help="Invoice total incl. tax, e.g. 1200.00.")
-    @click.option("--currency", default=None, help="ISO currency (default GBP for uk, EUR otherwise).")
-    @click.option("--due", type=DATE, required=True, help="Due date, YYYY-MM-DD.")
-    @click.option("--paid", type=DATE, default=None, help="Date the balance was paid in full.")
-    @click.option("--as-of", "as_of", type=DATE, default=None, help="Count interest up to this date.")
-    @click.option(
-        "--payment",
-        "payments",
-        type=PaymentSpec(),
-        multiple=True,
-        help="Partial payment DATE:AMOUNT (repeatable).",
-    )
-    @click.option("--b2c", is_flag=True, help="The debtor is a consumer.")
-    @json_option("Print JSON.")
-    def interest_command(
-        law: str,
-        amount: Decimal,
-        currency: str | None,
-        due: date,
-        paid: date | None,
-        as_of: date | None,
-        payments: tuple[Settlement, ...],
-        b2c: bool,
-        as_json: bool,
-    ) -> None:
-        """Late-payment interest and fixed compensation for one invoice.
+    Example: relance interest --law fr --amount 1200.00 --due 2024-03-31 --paid 2024-08-15
+    """
+    if (paid is None) == (as_of is None):
+        raise click.UsageError("give exactly one of --paid DATE or --as-of DATE")
+    until = paid if paid is not None else as_of
+    assert until is not None
+    rulebook = load_rulebook()
+    code = (currency or rulebook.law(law).compensation_currency).strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        raise click.BadParameter(
+            f"expected an ISO 4217 code like EUR, got {currency!r}", param_hint="--currency"
+        )
+    try:
+        result = compute_interest(
+            interest_terms(rulebook, law=law),
+            total=Money(amount, code),
+            due=due,
+            until=until,
+            settlements=payments,
+            b2c=b2c,
+        )
+    except RelanceError as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False))
+    else:
+        label = f"paid {until.isoformat()}" if paid is not None else f"as of {until.isoformat()}"
+        _print_breakdown(result, label)
 
-        Example: relance interest --law fr --amount 1200.00 --due 2024-03-31 --paid 2024-08-15
-        """
-        if (paid is None) == (as_of is None):
-            raise click.UsageError("give exactly one of --paid DATE or --as-of DATE")
-        until = paid if paid is not None else as_of
-        assert until is not None
-        from sync.rulebook import load_rulebook
 
-        rulebook = load_rulebook()
-        code = (currency or rulebook.law(law).compensation_currency).strip().upper()
-        if len(code) != 3 or not code.isalpha():
-            raise click.BadParameter(
-                f"expected an ISO 4217 code like EUR, got {currency!r}", param_hint="--currency"
-            )
-        try:
-            result = compute_interest(
-                interest_terms(rulebook, law=law),
-                total=Money(amount, code),
-                due=due,
-                until=until,
-                settlements=payments,
-                b2c=b2c,
-            )
-        except RelanceError as error:
-            raise click.ClickException(str(error)) from None
-        if as_json:
-            click.echo(json.dumps(result.to_json(), ensure_ascii=False))
-        else:
-            label = f"paid {until.isoformat()}" if paid is not None else f"as of {until.isoformat()}"
-            _print_breakdown(result, label)
+COMMANDS = (interest_command,)

@@ -26,18 +26,21 @@ from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
+from rich.console import Console
+from rich.table import Table
 
+from policies.config import Policy
 from policies.model.errors import RelanceError
 from policies.model.ledger import Customer, CustomerKind, Invoice, InvoiceStatus, Settlement
 from policies.model.money import Money, to_decimal
+from policies.planning import Plan, plan_day
 from sync.commands.options import config_option, connection_option, json_option, today_option
-
-if TYPE_CHECKING:
-    from policies.config import Policy
-    from policies.planning import Plan
+from sync.engine import preview
+from sync.rulebook import load_policy
+from sync.workspace import Workspace
 
 
 class _Bad(Exception):
@@ -191,8 +194,6 @@ def plan_from_json(text: str, policy: Policy, today: date, *, source: str = "inv
     """Plan a JSON list of invoices (the format in this module's docstring) offline, without history.
 
     Raises RelanceError naming the item index and field for bad input."""
-    from policies.planning import plan_day
-
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
@@ -283,9 +284,6 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
 
 
 def print_plan(plan: Plan) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console(width=max(120, Console().width))
     table = Table(title=f"{len(plan.actions)} action(s)", show_lines=False)
     for column in ("kind", "customer", "invoices", "step", "amount", "reason"):
@@ -319,84 +317,79 @@ def print_plan(plan: Plan) -> None:
         console.print(f"warning: {warning}", highlight=False)
 
 
-def register(cli: click.Group) -> None:
-    """Add this module's commands to the `relance` group."""
+@click.command("plan")
+@click.option(
+    "--invoices",
+    "invoices_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Offline: a JSON list of invoices (format below) instead of the state store.",
+)
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Policy YAML file (required with --invoices; otherwise each connection's policy).",
+)
+@today_option("The day to plan for (YYYY-MM-DD; default: today in the company's timezone).")
+@config_option()
+@connection_option()
+@click.option(
+    "--no-pull", is_flag=True, help="Plan from the state store as it is, without pulling first."
+)
+@json_option("Print the actions as a JSON list (superseded steps included, kind 'superseded').")
+def plan_command(
+    invoices_path: Path | None,
+    policy_path: Path | None,
+    today: date | None,
+    config_path: Path | None,
+    connection: str | None,
+    no_pull: bool,
+    as_json: bool,
+) -> None:
+    """Today's actions and their reasons. Nothing is sent or recorded.
 
-    @cli.command("plan")
-    @click.option(
-        "--invoices",
-        "invoices_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="Offline: a JSON list of invoices (format below) instead of the state store.",
-    )
-    @click.option(
-        "--policy",
-        "policy_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="Policy YAML file (required with --invoices; otherwise each connection's policy).",
-    )
-    @today_option("The day to plan for (YYYY-MM-DD; default: today in the company's timezone).")
-    @config_option()
-    @connection_option()
-    @click.option(
-        "--no-pull", is_flag=True, help="Plan from the state store as it is, without pulling first."
-    )
-    @json_option("Print the actions as a JSON list (superseded steps included, kind 'superseded').")
-    def plan_command(
-        invoices_path: Path | None,
-        policy_path: Path | None,
-        today: date | None,
-        config_path: Path | None,
-        connection: str | None,
-        no_pull: bool,
-        as_json: bool,
-    ) -> None:
-        """Today's actions and their reasons. Nothing is sent or recorded.
+    From the state store (pulling each connection first unless --no-pull), or offline with
+    --invoices FILE --policy FILE. Offline, each invoice: {"id", "number", "customer": {"id",
+    "name", "kind", "country", "tags", "emails", "language"}, "issue_date", "due_date",
+    "currency", "total", "balance", "status", "payments": [{"date", "amount"}], "disputed"}.
+    Amounts as strings.
 
-        From the state store (pulling each connection first unless --no-pull), or offline with
-        --invoices FILE --policy FILE. Offline, each invoice: {"id", "number", "customer": {"id",
-        "name", "kind", "country", "tags", "emails", "language"}, "issue_date", "due_date",
-        "currency", "total", "balance", "status", "payments": [{"date", "amount"}], "disputed"}.
-        Amounts as strings.
-
-        Examples: relance plan --connection acme-qbo;
-        relance plan --invoices invoices.json --policy examples/policies/fr-b2b.yaml --today 2024-05-02
-        """
-        day = today
-        if invoices_path is None:
-            from sync.engine import preview
-            from sync.workspace import Workspace
-
-            plans = preview(Workspace.open(config_path), connection=connection, today=day, pull=not no_pull)
-            if as_json:
-                click.echo(
-                    json.dumps(
-                        {name: plan_to_json(plan) for name, plan in plans.items()}, indent=2, default=str
-                    )
-                )
-                return
-            for name, plan in plans.items():
-                click.echo(f"== {name}")
-                print_plan(plan)
-            return
-        if policy_path is None:
-            raise click.UsageError("--invoices needs --policy FILE")
-        if day is None:
-            raise click.UsageError("--invoices needs --today DATE")
-        from sync.rulebook import load_policy
-
-        policy = load_policy(policy_path)
-        try:
-            text = invoices_path.read_text(encoding="utf-8")
-        except OSError as error:
-            raise RelanceError(f"{invoices_path}: cannot read ({error.strerror})") from None
-        except UnicodeDecodeError:
-            raise RelanceError(f"{invoices_path}: not UTF-8 text") from None
-        plan = plan_from_json(text, policy, day, source=str(invoices_path))
+    Examples: relance plan --connection acme-qbo;
+    relance plan --invoices invoices.json --policy examples/policies/fr-b2b.yaml --today 2024-05-02
+    """
+    day = today
+    if invoices_path is None:
+        plans = preview(Workspace.open(config_path), connection=connection, today=day, pull=not no_pull)
         if as_json:
-            shape = plan_to_json(plan)
-            click.echo(json.dumps(shape["actions"] + shape["superseded"], indent=2, default=str))
-        else:
+            click.echo(
+                json.dumps(
+                    {name: plan_to_json(plan) for name, plan in plans.items()}, indent=2, default=str
+                )
+            )
+            return
+        for name, plan in plans.items():
+            click.echo(f"== {name}")
             print_plan(plan)
+        return
+    if policy_path is None:
+        raise click.UsageError("--invoices needs --policy FILE")
+    if day is None:
+        raise click.UsageError("--invoices needs --today DATE")
+    policy = load_policy(policy_path)
+    try:
+        text = invoices_path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise RelanceError(f"{invoices_path}: cannot read ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise RelanceError(f"{invoices_path}: not UTF-8 text") from None
+    plan = plan_from_json(text, policy, day, source=str(invoices_path))
+    if as_json:
+        shape = plan_to_json(plan)
+        click.echo(json.dumps(shape["actions"] + shape["superseded"], indent=2, default=str))
+    else:
+        print_plan(plan)
+
+
+COMMANDS = (plan_command,)

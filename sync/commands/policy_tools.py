@@ -99,6 +99,4 @@ def schema_command(output: Path | None) -> None:
         click.echo(f"wrote {output}")
 
 
-def register(cli: click.Group) -> None:
-    """Add this module's commands to the `relance` group."""
-    cli.add_command(policy_group)
+COMMANDS = (policy_group,)

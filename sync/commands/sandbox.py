@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from connectors.sandbox.quickbooks import QuickBooksSandbox
+from connectors.sandbox.xero import XeroSandbox
 from sync.errors import ConfigError
 
 
@@ -23,13 +25,9 @@ def open_sandbox(
 ) -> Any:
     """Construct (not start) the ledger's sandbox."""
     if ledger == "quickbooks":
-        from connectors.sandbox.quickbooks import QuickBooksSandbox
-
         return QuickBooksSandbox(
             seed=seed, customers=customers, invoices=invoices, today=None, state_file=state_file
         )
-    from connectors.sandbox.xero import XeroSandbox
-
     return XeroSandbox(seed=seed, customers=customers, invoices=invoices, today=None, state_file=state_file)
 
 
@@ -61,75 +59,75 @@ def describe_sandbox(ledger: str, sandbox: Any) -> list[str]:
     return lines
 
 
-def register(cli: click.Group) -> None:
-    """Add this module's commands to the `relance` group."""
+@click.group("sandbox")
+def sandbox_group() -> None:
+    """Local, stateful sandboxes of the QuickBooks Online and Xero APIs."""
 
-    @cli.group("sandbox")
-    def sandbox_group() -> None:
-        """Local, stateful sandboxes of the QuickBooks Online and Xero APIs."""
-
-    @sandbox_group.command("serve")
-    @click.argument("ledger", type=click.Choice(["quickbooks", "xero"]))
-    @click.option(
-        "--port",
-        type=click.IntRange(0, 65535),
-        default=0,
-        show_default=True,
-        help="Port on 127.0.0.1 (0: any free port).",
+@sandbox_group.command("serve")
+@click.argument("ledger", type=click.Choice(["quickbooks", "xero"]))
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free port).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated company.")
+@click.option("--customers", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--invoices", type=click.IntRange(0), default=500, show_default=True)
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Load the sandbox from FILE if it exists; save it there on exit.",
+)
+def serve(
+    ledger: str,
+    port: int,
+    host: str,
+    seed: int,
+    customers: int,
+    invoices: int,
+    state_file: Path | None,
+) -> None:
+    """Serve a sandbox ledger until Ctrl-C / SIGTERM (state saved on exit with --state)."""
+    sandbox = open_sandbox(
+        ledger, seed=seed, customers=customers, invoices=invoices, state_file=state_file
     )
-    @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-    @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated company.")
-    @click.option("--customers", type=click.IntRange(1), default=50, show_default=True)
-    @click.option("--invoices", type=click.IntRange(0), default=500, show_default=True)
-    @click.option(
-        "--state",
-        "state_file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="Load the sandbox from FILE if it exists; save it there on exit.",
-    )
-    def serve(
-        ledger: str,
-        port: int,
-        host: str,
-        seed: int,
-        customers: int,
-        invoices: int,
-        state_file: Path | None,
-    ) -> None:
-        """Serve a sandbox ledger until Ctrl-C / SIGTERM (state saved on exit with --state)."""
-        sandbox = open_sandbox(
-            ledger, seed=seed, customers=customers, invoices=invoices, state_file=state_file
-        )
-        try:
-            sandbox.start(host, port)
-        except OSError as error:
-            raise ConfigError(
-                f"cannot listen on {host}:{port} ({error.strerror})", hint="choose another --port"
-            ) from None
-        stop = threading.Event()
-        previous: dict[int, Any] = {}
+    try:
+        sandbox.start(host, port)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({error.strerror})", hint="choose another --port"
+        ) from None
+    stop = threading.Event()
+    previous: dict[int, Any] = {}
 
-        def request_stop(signum: int, frame: Any) -> None:
-            stop.set()
+    def request_stop(signum: int, frame: Any) -> None:
+        stop.set()
 
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            # not possible outside the main thread (embedded use): rely on KeyboardInterrupt there
-            with contextlib.suppress(ValueError):
-                previous[signum] = signal.signal(signum, request_stop)
-        try:
-            for line in describe_sandbox(ledger, sandbox):
-                click.echo(line)
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # not possible outside the main thread (embedded use): rely on KeyboardInterrupt there
+        with contextlib.suppress(ValueError):
+            previous[signum] = signal.signal(signum, request_stop)
+    try:
+        for line in describe_sandbox(ledger, sandbox):
+            click.echo(line)
+        while not stop.wait(0.5):
             pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        try:
+            if state_file is not None:
+                sandbox.save()
+                click.echo(f"State saved to {state_file}.", err=True)
         finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-            try:
-                if state_file is not None:
-                    sandbox.save()
-                    click.echo(f"State saved to {state_file}.", err=True)
-            finally:
-                sandbox.stop()
+            sandbox.stop()
+
+
+COMMANDS = (sandbox_group,)
