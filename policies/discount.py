@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from policies.model.details import DiscountTerms
 from policies.model.ledger import Invoice, Settlement
 from policies.model.money import Money, quantum, round_half_up
 
@@ -25,13 +26,11 @@ class DiscountOffer:
     deadline: date  # last day on which paying `pay` settles the invoice
     pay: Money  # total minus discount
 
-    def as_details(self) -> dict[str, str]:
-        return {
-            "percent": str(self.percent),
-            "amount": self.amount.fixed(),
-            "deadline": self.deadline.isoformat(),
-            "pay": self.pay.fixed(),
-        }
+    def terms(self) -> DiscountTerms:
+        """The offer as a notice line carries it."""
+        return DiscountTerms(
+            self.percent, self.amount.rounded().amount, self.deadline, self.pay.rounded().amount
+        )
 
 
 def discount_amount(total: Money, percent: Decimal) -> Money:

@@ -6,191 +6,90 @@ effect), effect (carrying the action key as idempotency key), record (done | fai
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from dataclasses import dataclass
+from datetime import date, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from connectors.base import (
+    Clock,
+    Connector,
     ConnectorError,
-    CreditNoteRequest,
     DayLimitReached,
-    FeeInvoice,
-    FeeLine,
-    LedgerEmail,
-    Note,
     Verification,
     WriteRequest,
     WriteResult,
     WriteStatus,
+    read_clock,
 )
-from policies.model.actions import OPEN_STATUSES, ActionKind, ActionStatus, Charge, PlannedAction
+from policies.config import Policy
+from policies.model.actions import OPEN_STATUSES, ActionKind, ActionStatus, PlannedAction
+from policies.model.details import NoteDetails
 from policies.model.errors import RelanceError
-from policies.model.ledger import Invoice
+from policies.planning.history import NOTICE_KINDS
+from sync.channels.sender import ChannelDispatch
 from sync.crashpoints import crashpoint
-
-if TYPE_CHECKING:
-    from connectors.base import Connector
-    from policies.config import Policy
-    from sync.config import ConnectionConfig
-    from sync.engine import ConnectionRun, RunOptions
-    from sync.store import ActionRecord, LedgerView
-    from sync.workspace import Workspace
-
-log = logging.getLogger("relance.apply")
-
-LEDGER_KINDS = {ActionKind.FEE, ActionKind.NOTE, ActionKind.CREDIT_NOTE}
-NOTICE_KINDS = {ActionKind.REMINDER.value, ActionKind.TASK.value, ActionKind.AGENCY.value}
-NOTICE_KEY = "notice_key"  # details key of a NOTE: the key of the notice it records
-PREVIOUS_DELIVERY = "previous_delivery"  # details key: invoice id -> delivery time before the send
-EMAIL_CHANNELS = {"email"}
-TASK_CHANNELS = {"call_task", "letter"}
+from sync.ledger_requests import (
+    fee_as_line,
+    is_ledger_action,
+    is_non_idempotent,
+    ledger_requests,
+    with_delivery_baseline,
+)
+from sync.outcome import Outcome, combine
+from sync.run_report import ConnectionRun, RunOptions
+from sync.store import ActionRecord, LedgerView, Store
 
 
-@dataclass
-class Outcome:
-    status: WriteStatus
-    ledger_ids: list[str] = field(default_factory=list)
-    error: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The connection actions are applied to."""
 
-
-def combine(results: Sequence[WriteResult]) -> Outcome:
-    """One action may be several ledger requests (a notice over N invoices)."""
-    ids = [r.ledger_id for r in results if r.ledger_id]
-    errors = [f"{r.key}: {r.error}" for r in results if r.error]
-    if any(r.status is WriteStatus.UNCERTAIN for r in results):
-        return Outcome(WriteStatus.UNCERTAIN, ids, "; ".join(errors) or "outcome unknown")
-    if any(r.status is WriteStatus.FAILED for r in results):
-        return Outcome(WriteStatus.FAILED, ids, "; ".join(errors))
-    return Outcome(WriteStatus.DONE, ids, detail={"results": [r.ledger_id for r in results]})
+    name: str
+    fee_mode: str = "line"  # line | invoice (relance.yaml `fee_mode`)
 
 
 class Applier:
+    """Applies one connection's due actions for one day, reporting into `report`."""
+
     def __init__(
         self,
-        ws: Workspace,
-        connection: ConnectionConfig,
+        *,
+        store: Store,
         connector: Connector,
+        target: Target,
         policy: Policy,
         today: date,
-        run: ConnectionRun,
+        channels: ChannelDispatch,
+        report: ConnectionRun,
         options: RunOptions,
+        clock: Clock | None = None,
     ) -> None:
-        self.ws = ws
-        self.connection = connection
+        self.store = store
         self.connector = connector
+        self.target = target
         self.policy = policy
         self.today = today
-        self.run = run
+        self.channels = channels
+        self.report = report
         self.options = options
-        self.store = ws.store
-        self.preview: list[PlannedAction] = []
+        self.clock = clock
+        self.fee_line = fee_as_line(connector.capabilities, target.fee_mode)
 
     # ------------------------------------------------------------ data the effects need
 
     @cached_property
-    def snapshot(self) -> LedgerView:
-        """The ledger in the snapshot's shape, read by id on demand (an LRU per entity), never loaded
-        whole: applying a few hundred actions must not cost the memory of a million invoices."""
-        return self.store.ledger.view(self.connection.name)
+    def ledger(self) -> LedgerView:
+        """The ledger read by id on demand (an LRU per entity), never loaded whole: applying a few
+        hundred actions must not cost the memory of a million invoices."""
+        return self.store.ledger.view(self.target.name)
 
-    def refresh_snapshot(self) -> None:
-        self.__dict__.pop("snapshot", None)
-
-    @cached_property
-    def channels(self) -> Any:
-        from sync.notices import NoticeSender
-
-        return NoticeSender(self.ws, self.policy, self.connection, self.today)
-
-    # ------------------------------------------------------------ ledger requests
+    def refresh_ledger(self) -> None:
+        self.__dict__.pop("ledger", None)
 
     def ledger_requests(self, action: PlannedAction) -> list[WriteRequest]:
-        invoices = self.snapshot.invoices
-        if action.kind is ActionKind.FEE:
-            return [self._fee_request(action, invoices[action.invoice_ids[0]])]
-        if action.kind is ActionKind.NOTE:
-            text = str(action.details.get("note") or action.reason)
-            return [Note(action.key, action.invoice_ids[0], text)]
-        if action.kind is ActionKind.CREDIT_NOTE:
-            invoice = invoices[action.invoice_ids[0]]
-            return [
-                CreditNoteRequest(
-                    key=action.key,
-                    customer_id=action.customer_id,
-                    invoice_id=invoice.id,
-                    currency=action.currency,
-                    amount=action.total.rounded().amount,
-                    description=str(action.details.get("description") or action.reason),
-                    issue_date=self.today,
-                )
-            ]
-        if action.kind is ActionKind.REMINDER and action.channel == "ledger_email":
-            customer = self.snapshot.customers.get(action.customer_id)
-            to = customer.emails[0] if customer and customer.emails else None
-            return [
-                LedgerEmail(
-                    f"{action.key}:{invoice_id}", invoice_id, to, self._previous_delivery(action, invoice_id)
-                )
-                for invoice_id in action.invoice_ids
-            ]
-        return []
-
-    def _previous_delivery(self, action: PlannedAction, invoice_id: str) -> datetime | None:
-        """The invoice's delivery time before this send, as recorded with the action (ledger clock)."""
-        recorded = action.details.get(PREVIOUS_DELIVERY)
-        if isinstance(recorded, dict) and invoice_id in recorded:
-            value = recorded[invoice_id]
-            return datetime.fromisoformat(value) if value else None
-        invoice = self.snapshot.invoices.get(invoice_id)
-        return invoice.last_emailed_at if invoice else None
-
-    def _with_delivery_baseline(self, action: PlannedAction) -> PlannedAction:
-        """Record, before the send, what the ledger said about earlier deliveries: after a crash
-        the send is verified against this (ledger clock vs ledger clock), even if a later pull
-        already brought the new delivery time into the store."""
-        if action.kind is not ActionKind.REMINDER or action.channel != "ledger_email":
-            return action
-        if PREVIOUS_DELIVERY in action.details:
-            return action
-        baseline = {}
-        for invoice_id in action.invoice_ids:
-            invoice = self.snapshot.invoices.get(invoice_id)
-            moment = invoice.last_emailed_at if invoice else None
-            baseline[invoice_id] = moment.isoformat() if moment else None
-        return replace(action, details={**action.details, PREVIOUS_DELIVERY: baseline})
-
-    def _fee_request(self, action: PlannedAction, invoice: Invoice) -> WriteRequest:
-        parts = [self._charge_label(charge) for charge in action.charges if not charge.amount.is_zero()]
-        description = f"[relance] {invoice.number}: " + "; ".join(parts)
-        amount = action.total.rounded().amount
-        use_line = self.connector.capabilities.fee_line_on_invoice and self.connection.fee_mode != "invoice"
-        if use_line:
-            return FeeLine(action.key, invoice.id, description, amount, action.currency)
-        lines = tuple(
-            (f"{self._charge_label(charge)} — {invoice.number}", charge.amount.rounded().amount)
-            for charge in action.charges
-            if not charge.amount.is_zero()
-        )
-        return FeeInvoice(
-            key=action.key,
-            customer_id=action.customer_id,
-            currency=action.currency,
-            lines=lines,
-            reference=invoice.number,
-            due_date=self.today,
-            issue_date=self.today,
-        )
-
-    @staticmethod
-    def _charge_label(charge: Charge) -> str:
-        label = charge.description or charge.component
-        return f"{label} {charge.amount.display()}"
+        return ledger_requests(action, self.ledger, fee_line=self.fee_line, today=self.today)
 
     # ------------------------------------------------------------ the main path
 
@@ -200,9 +99,9 @@ class Applier:
         the planner no longer proposes once the step is done (a crash between the notice and
         them): those still go, while the invoice is chased. Returns the ones kept."""
         keep = {action.key for action in fresh}
-        chased = self._chased_invoices(fresh)
+        chased = self._chased_invoices()
         kept: list[PlannedAction] = []
-        for record in self.store.outbox.actions(self.connection.name, status=OPEN_STATUSES):
+        for record in self.store.outbox.actions(self.target.name, status=OPEN_STATUSES):
             if record.key in keep:
                 continue
             if self._follows_sent_notice(record) and all(i in chased for i in record.invoice_ids):
@@ -210,18 +109,18 @@ class Applier:
                 continue
             verb = "sending" if record.status == ActionStatus.PLANNED else "retrying"
             self.store.outbox.mark_superseded(record.key, f"no longer due when re-checked before {verb}")
-            self.run.cancelled += 1
+            self.report.cancelled += 1
         return kept
 
-    def _chased_invoices(self, fresh: Sequence[PlannedAction]) -> set[str]:
+    def _chased_invoices(self) -> set[str]:
         """Invoices still open and neither disputed nor paused nor excluded today."""
-        disputes = self.store.cases.disputes(self.connection.name, self.today)
-        pauses = self.store.cases.pauses(self.connection.name, self.today)
+        disputes = self.store.cases.disputes(self.target.name, self.today)
+        pauses = self.store.cases.pauses(self.target.name, self.today)
         chased = set()
-        for invoice in self.snapshot.invoices.values():
+        for invoice in self.ledger.invoices.values():
             if not invoice.is_open or invoice.id in disputes or invoice.customer_id in pauses:
                 continue
-            customer = self.snapshot.customers.get(invoice.customer_id)
+            customer = self.ledger.customers.get(invoice.customer_id)
             if customer is not None:
                 settings = self.policy.settings_for(customer)
                 if settings.excluded or (settings.paused_until and settings.paused_until >= self.today):
@@ -231,24 +130,27 @@ class Applier:
 
     def _follows_sent_notice(self, record: ActionRecord) -> bool:
         if record.kind == ActionKind.NOTE.value:
-            parent = record.details.get(NOTICE_KEY)
-            done = self.store.outbox.action(str(parent)) if parent else None
-            return done is not None and done.status == ActionStatus.DONE
+            return isinstance(record.details, NoteDetails) and self._notice_done(record.details)
         if record.kind == ActionKind.FEE.value and record.step:
             for invoice_id in record.invoice_ids:
                 for other in self.store.outbox.actions(
-                    self.connection.name, invoice_id=invoice_id, status=ActionStatus.DONE
+                    self.target.name, invoice_id=invoice_id, status=ActionStatus.DONE
                 ):
-                    if other.step == record.step and other.kind in NOTICE_KINDS:
+                    if other.step == record.step and ActionKind(other.kind) in NOTICE_KINDS:
                         return True
         return False
+
+    def _notice_done(self, details: object) -> bool:
+        """A note's notice is done (a note of its own, following no notice, counts as done)."""
+        if not isinstance(details, NoteDetails):
+            return True
+        record = self.store.outbox.action(details.notice_key)
+        return record is not None and record.status == ActionStatus.DONE
 
     def apply(self, actions: Sequence[PlannedAction]) -> None:
         # Every action of the plan was recorded before this point: only planned (or failed, with
         # attempts left) ones are due; done, in-flight, uncertain and superseded ones are not.
-        open_records = {
-            r.key: r for r in self.store.outbox.actions(self.connection.name, status=OPEN_STATUSES)
-        }
+        open_records = {r.key: r for r in self.store.outbox.actions(self.target.name, status=OPEN_STATUSES)}
         pending = []
         for action in actions:
             record = open_records.get(action.key)
@@ -256,8 +158,8 @@ class Applier:
                 record.status == ActionStatus.PLANNED or record.attempts < self.options.max_attempts
             ):
                 pending.append(action)
-        self.refresh_snapshot()
-        pending = [self._with_delivery_baseline(action) for action in pending]
+        self.refresh_ledger()
+        pending = [with_delivery_baseline(action, self.ledger) for action in pending]
         self.store.outbox.update_planned(pending)
         ledger_batch: list[PlannedAction] = []
         total = len(pending)
@@ -265,18 +167,18 @@ class Applier:
             if self.options.should_stop():
                 break
             if self.options.progress:
-                self.options.progress(self.connection.name, index, total)
+                self.options.progress(self.target.name, index, total)
             if self._outside_send_window(action):
-                self.run.deferred += 1  # stays planned: the next run inside the window sends it
+                self.report.deferred += 1  # stays planned: the next run inside the window sends it
                 continue
-            if action.kind is ActionKind.NOTE:
+            if isinstance(action.details, NoteDetails):
                 # A note records its notice: if that notice is still waiting in the batch, send it first.
-                if any(waiting.key == action.details.get(NOTICE_KEY) for waiting in ledger_batch):
+                if any(waiting.key == action.details.notice_key for waiting in ledger_batch):
                     self._apply_ledger(ledger_batch)
                     ledger_batch = []
-                if not self._parent_done(action):
+                if not self._notice_done(action.details):
                     continue
-            if self._is_ledger(action):
+            if is_ledger_action(action):
                 ledger_batch.append(action)
                 if len(ledger_batch) >= self.connector.capabilities.write_batch_size:
                     self._apply_ledger(ledger_batch)
@@ -289,21 +191,19 @@ class Applier:
     @cached_property
     def _in_send_window(self) -> bool:
         window = self.policy.company.send_window
-        now = datetime.now(ZoneInfo(self.policy.company.timezone)).time()
+        now = read_clock(self.clock).astimezone(ZoneInfo(self.policy.company.timezone)).time()
         return window.start <= now <= window.end
 
     def _outside_send_window(self, action: PlannedAction) -> bool:
+        """Unattended runs send e-mails (relance's and the ledger's) only inside the send window."""
         if not self.options.respect_send_window or self._in_send_window:
             return False
-        emails = action.kind is ActionKind.THANKS or action.channel in ("email", "ledger_email")
-        return emails and action.kind in (ActionKind.REMINDER, ActionKind.THANKS)
-
-    def _parent_done(self, note: PlannedAction) -> bool:
-        parent = note.details.get(NOTICE_KEY)
-        if not parent:
-            return True  # a note of its own (not following a notice)
-        record = self.store.outbox.action(str(parent))
-        return record is not None and record.status == ActionStatus.DONE
+        if action.kind is ActionKind.THANKS:
+            return True
+        if action.kind is not ActionKind.REMINDER or action.channel is None:
+            return False
+        spec = self.policy.rulebook.channels.get(action.channel)
+        return spec is not None and spec.email
 
     def _apply_ledger(self, actions: Sequence[PlannedAction]) -> None:
         claimed: list[tuple[PlannedAction, list[WriteRequest]]] = []
@@ -326,16 +226,14 @@ class Applier:
         except ConnectorError as error:
             # Raised (not per-request) means the whole call's fate is unknown for unsafe requests.
             for action, reqs in claimed:
-                unsafe = any(self._non_idempotent(r) for r in reqs)
-                self._record(
-                    action, Outcome(WriteStatus.UNCERTAIN if unsafe else WriteStatus.FAILED, error=str(error))
-                )
+                unsafe = any(is_non_idempotent(r, self.connector.capabilities) for r in reqs)
+                self._record(action, Outcome.uncertain(str(error)) if unsafe else Outcome.failed(str(error)))
             return
         for action, reqs in claimed:
             missing = [r for r in reqs if r.key not in results]
             outcome = combine([results[r.key] for r in reqs if r.key in results])
             if missing:
-                outcome = Outcome(WriteStatus.UNCERTAIN, error="the ledger returned no result")
+                outcome = Outcome.uncertain("the ledger returned no result")
             self._record(action, outcome)
             crashpoint("mid_batch")
 
@@ -344,58 +242,45 @@ class Applier:
             return
         crashpoint("after_claim")
         try:
-            outcome = self.channels.execute(action, self.snapshot)
+            outcome = self.channels.deliver(action, self.ledger)
         except RelanceError as error:
             # A message handed to the SMTP server before the connection dropped may have gone out.
             maybe_sent = bool(getattr(error, "maybe_sent", False))
-            outcome = Outcome(WriteStatus.UNCERTAIN if maybe_sent else WriteStatus.FAILED, error=str(error))
+            outcome = Outcome.uncertain(str(error)) if maybe_sent else Outcome.failed(str(error))
         crashpoint("after_effect")
         self._record(action, outcome)
-
-    def _non_idempotent(self, request: WriteRequest) -> bool:
-        return isinstance(request, LedgerEmail) and not self.connector.capabilities.ledger_email_idempotent
 
     def _record(self, action: PlannedAction, outcome: Outcome) -> None:
         if outcome.status is WriteStatus.DONE:
             self.store.outbox.mark_done(
-                action.key, outcome.ledger_ids, {**outcome.detail, "applied_on": self.today.isoformat()}
+                action.key, list(outcome.ledger_ids), {**outcome.detail, "applied_on": self.today.isoformat()}
             )
-            self.run.applied += 1
-            self.run.actions[action.kind.value] += 1
-            if action.kind is ActionKind.REMINDER and action.step:
-                self.run.steps[action.step] += 1
-            if action.kind is ActionKind.FEE:
-                amount = action.total.rounded().amount
-                self.run.fees_total[action.currency] = (
-                    self.run.fees_total.get(action.currency, Decimal(0)) + amount
-                )
+            self.report.done(action)
         elif outcome.status is WriteStatus.UNCERTAIN:
             self.store.outbox.mark_uncertain(action.key, outcome.error or "outcome unknown")
-            self.run.uncertain += 1
-            self.run.errors.append(f"{action.kind} {action.key[:12]} uncertain: {outcome.error}")
+            self.report.unsure(action, outcome.error)
         else:
             self.store.outbox.mark_failed(action.key, outcome.error or "failed")
-            self.run.failed += 1
-            self.run.errors.append(f"{action.kind} {action.key[:12]} failed: {outcome.error}")
+            self.report.refused(action, outcome.error)
 
     # ------------------------------------------------------------ after a crash
 
     def settle_in_flight(self) -> None:
         """Settle what a killed run left in flight, before planning anything new."""
-        for record in self.store.outbox.in_flight(self.connection.name):
+        for record in self.store.outbox.in_flight(self.target.name):
             action = record.to_planned()
-            started = record.started_at or datetime.now(UTC)
+            started = record.started_at or read_clock(self.clock)
             outcome = self._settle(action, started)
             if outcome is None:  # verified not done: back to planned, applied normally below
                 self.store.outbox.release(action.key, "verified not done after an interrupted run")
                 continue
             self._record(action, outcome)
-            self.run.settled += 1
+            self.report.settled += 1
 
     def _settle(self, action: PlannedAction, started: datetime) -> Outcome | None:
-        requests = self.ledger_requests(action) if self._is_ledger(action) else []
+        requests = self.ledger_requests(action) if is_ledger_action(action) else []
         if not requests:
-            return self.channels.settle(action, self.snapshot)
+            return self.channels.settle(action, self.ledger)
         safe: list[WriteRequest] = []
         verified_done: list[WriteResult] = []
         for request in requests:
@@ -404,19 +289,14 @@ class Applier:
             verdict = self.connector.verify(request, since=started)
             if verdict is Verification.HAPPENED:
                 verified_done.append(WriteResult(request.key, WriteStatus.DONE))
-            elif verdict is Verification.NOT_HAPPENED or not self._non_idempotent(request):
+            elif verdict is Verification.NOT_HAPPENED or not is_non_idempotent(
+                request, self.connector.capabilities
+            ):
                 safe.append(request)  # provably not done, or repeatable under the same key
             else:
-                return Outcome(
-                    WriteStatus.UNCERTAIN,
-                    error="interrupted invoice send could not be verified in the ledger; "
-                    "check the invoice and run `relance resolve KEY --sent|--not-sent`",
+                return Outcome.uncertain(
+                    "interrupted invoice send could not be verified in the ledger; "
+                    "check the invoice and run `relance resolve KEY --sent|--not-sent`"
                 )
         results = self.connector.write(safe) if safe else []
         return combine([*verified_done, *results])
-
-    @staticmethod
-    def _is_ledger(action: PlannedAction) -> bool:
-        return action.kind in LEDGER_KINDS or (
-            action.kind is ActionKind.REMINDER and action.channel == "ledger_email"
-        )

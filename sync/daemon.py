@@ -21,7 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from policies.model.errors import RelanceError
+from sync.engine import run_sync
 from sync.errors import ConfigError
+from sync.run_report import RunOptions, exit_code
+from sync.workspace import Workspace
 
 log = logging.getLogger("relance.daemon")
 
@@ -142,11 +145,10 @@ def run_daemon(
     cycles: int | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> int:
-    """Loop: sync every connection, write health, sleep until the next slot. Returns an exit code."""
-    from sync.engine import RunOptions, exit_code, run_sync
-    from sync.workspace import Workspace
-
-    ws = Workspace.open(config_path)
+    """Loop: sync every connection, write health, sleep until the next slot. Returns an exit code.
+    `clock` is the one clock of the whole run: the schedule, the health file, the send window and
+    the company's today read it."""
+    ws = Workspace.open(config_path, clock=clock)
     settings = ws.config.daemon
     if schedule is None:
         interval = timedelta(minutes=settings.interval_minutes) if settings.interval_minutes else None

@@ -19,7 +19,16 @@ from typing import Any
 
 import requests
 
+from connectors.oauth import run_authorization_flow
+from connectors.sandbox.generator import generate_company
+from connectors.sandbox.quickbooks import QuickBooksSandbox
+from connectors.sandbox.xero import XeroSandbox
 from policies.model.actions import TaskStatus
+from sync.engine import run_sync
+from sync.reports import aging
+from sync.run_report import RunOptions
+from sync.setup import example_policy_text
+from sync.workspace import Workspace
 
 DEMO_DIR = Path("relance-demo")
 # Sizes: about 200 customers and 2,000 invoices together (issue #4).
@@ -89,8 +98,6 @@ class DemoResult:
 
 def _authorize(sandbox: Any, ledger: str) -> Any:
     """The real authorization-code flow; this function plays the user's browser."""
-    from connectors.oauth import run_authorization_flow
-
     def browser(url: str) -> None:
         # The sandbox consent page approves at once and redirects to our 127.0.0.1 listener.
         threading.Thread(target=requests.get, args=(url,), kwargs={"timeout": 30}, daemon=True).start()
@@ -140,14 +147,6 @@ connections:
 
 
 def run_demo(directory: Path = DEMO_DIR, *, reset: bool = False, today: date | None = None) -> DemoResult:
-    from connectors.sandbox.generator import generate_company
-    from connectors.sandbox.quickbooks import QuickBooksSandbox
-    from connectors.sandbox.xero import XeroSandbox
-    from sync.engine import RunOptions, run_sync
-    from sync.reports import aging
-    from sync.setup import example_policy_text
-    from sync.workspace import Workspace
-
     directory = directory.resolve()
     if reset and directory.exists():
         shutil.rmtree(directory)

@@ -12,27 +12,25 @@ import logging
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from datetime import date, timedelta
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
 
-from connectors.base import DayLimitReached, PullMode
+from connectors.base import Connector, DayLimitReached, PullMode
+from policies.config import Policy
 from policies.credit import SuggestionTracker
 from policies.model.actions import ActionKind
 from policies.model.errors import RelanceError
 from policies.model.ledger import settlements_by_invoice
+from policies.payment_plans import PaymentPlan
 from policies.planning import Plan, merge_plans, plan_day
-from sync.store import LeaseBusy
-
-if TYPE_CHECKING:
-    from connectors.base import Connector
-    from policies.config import Policy
-    from policies.payment_plans import PaymentPlan
-    from sync.config import ConnectionConfig
-    from sync.store import Store
-    from sync.workspace import Workspace
+from sync.apply import Applier, Target
+from sync.channels.context import CompanyInfo
+from sync.channels.sender import ChannelDispatch, RunKit
+from sync.config import ConnectionConfig
+from sync.rulebook import channel_plugins
+from sync.run_report import ConnectionRun, RunOptions, summarise_warnings
+from sync.store import LeaseBusy, Store
+from sync.workspace import Workspace
 
 log = logging.getLogger("relance.sync")
 
@@ -47,84 +45,6 @@ _APPLY_ORDER = {
     ActionKind.THANKS: 4,
     ActionKind.NOTE: 5,
 }
-
-
-@dataclass
-class ConnectionRun:
-    """What one run did for one connection (the `relance sync --json` shape)."""
-
-    name: str
-    ledger: str
-    pulled: Counter[str] = field(default_factory=Counter)
-    planned: int = 0
-    applied: int = 0
-    superseded: int = 0
-    cancelled: int = 0
-    failed: int = 0
-    uncertain: int = 0
-    settled: int = 0
-    deferred: int = 0
-    quarantined: int = 0
-    actions: Counter[str] = field(default_factory=Counter)  # applied, by kind
-    steps: Counter[str] = field(default_factory=Counter)  # reminders applied, by step
-    fees_total: dict[str, Decimal] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    skipped: str | None = None  # set when another process held the connection's lease
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "ledger": self.ledger,
-            "pulled": {
-                "customers": self.pulled["customer"],
-                "invoices": self.pulled["invoice"],
-                "payments": self.pulled["payment"],
-                "credit_notes": self.pulled["credit_note"],
-            },
-            "planned": self.planned,
-            "applied": self.applied,
-            "superseded": self.superseded,
-            "cancelled": self.cancelled,
-            "failed": self.failed,
-            "uncertain": self.uncertain,
-            "settled": self.settled,
-            "deferred": self.deferred,
-            "quarantined": self.quarantined,
-            "actions": dict(sorted(self.actions.items())),
-            "steps": dict(sorted(self.steps.items())),
-            "fees_total": {cur: str(amount) for cur, amount in sorted(self.fees_total.items())},
-            "errors": self.errors,
-            "warnings": self.warnings,
-            "skipped": self.skipped,
-        }
-
-
-@dataclass
-class RunOptions:
-    today: date | None = None  # None: today in the company's timezone
-    dry_run: bool = False
-    full: bool = False  # force a full pull
-    apply: bool = True  # False: pull + plan + record (the `relance plan` path)
-    max_attempts: int = 5
-    # The daemon runs unattended: it sends emails only inside the company's send window (other
-    # actions go on). A one-off command is an operator's decision and sends when asked.
-    respect_send_window: bool = False
-    should_stop: Callable[[], bool] = lambda: False  # daemon: SIGTERM finishes the action in hand
-    progress: Callable[[str, int, int], None] | None = None
-
-
-def summarise_warnings(warnings: Iterable[str]) -> list[str]:
-    """One line per distinct warning: 'invoice X: <w>' repeated over many invoices is said once."""
-    counts: Counter[str] = Counter()
-    for warning in warnings:
-        head, sep, rest = warning.partition(": ")
-        counts[rest if sep and head.startswith("invoice ") else warning] += 1
-    return [f"{text} ({n} invoices)" if n > 1 else text for text, n in counts.items()]
 
 
 def holder_name() -> str:
@@ -247,8 +167,6 @@ def history_from(connection: ConnectionConfig, today: date) -> date:
 
 def run_connection(ws: Workspace, connection: ConnectionConfig, options: RunOptions) -> ConnectionRun:
     """One connection, end to end. Connector errors end up in `errors`, never as a traceback."""
-    from sync.apply import Applier
-
     run = ConnectionRun(connection.name, connection.ledger)
     store = ws.store
     try:
@@ -260,7 +178,17 @@ def run_connection(ws: Workspace, connection: ConnectionConfig, options: RunOpti
         return run
     try:
         with store.lease(connection.name, holder_name()):
-            applier = Applier(ws, connection, connector, policy, today, run, options)
+            applier = Applier(
+                store=store,
+                connector=connector,
+                target=Target(connection.name, connection.fee_mode),
+                policy=policy,
+                today=today,
+                channels=channel_dispatch(ws, connection.name, policy, today),
+                report=run,
+                options=options,
+                clock=ws.clock,
+            )
             if not options.dry_run and options.apply:
                 applier.settle_in_flight()
             counts, bad = pull_into_store(
@@ -276,7 +204,6 @@ def run_connection(ws: Workspace, connection: ConnectionConfig, options: RunOpti
             run.warnings.extend(summarise_warnings(plan.warnings))
             if options.dry_run:
                 run.planned = len(plan.actions)
-                applier.preview = list(plan.actions)
                 return run
             run.planned = len(store.outbox.record_planned(connection.name, plan.actions))
             store.outbox.record_superseded(connection.name, plan.superseded)
@@ -314,6 +241,30 @@ def run_connection(ws: Workspace, connection: ConnectionConfig, options: RunOpti
     return run
 
 
+def channel_dispatch(ws: Workspace, name: str, policy: Policy, today: date) -> ChannelDispatch:
+    """How one connection's notices are delivered today: the installed channels, the workspace's
+    templates, outbox and e-mail settings, and the company as the policy describes it."""
+    kit = RunKit(
+        connection=name,
+        store=ws.store,
+        outbox_dir=ws.outbox_dir,
+        template_dirs=tuple(str(ws.resolve(d)) for d in ws.config.templates_dirs),
+        email_settings=ws.email_settings,
+    )
+
+    def company() -> CompanyInfo:
+        law = policy.statutory_law()
+        return CompanyInfo(
+            name=policy.company.name,
+            email=kit.email.get("from") or "",
+            country=policy.company.country,
+            language=policy.company.language,
+            law=law.code if law is not None else None,
+        )
+
+    return ChannelDispatch(kit, channel_plugins(), company, today)
+
+
 def run_sync(ws: Workspace, options: RunOptions, *, connection: str | None = None) -> list[ConnectionRun]:
     runs = []
     for config in ws.connections(connection):
@@ -340,12 +291,3 @@ def preview(
                 connector.close()
         plans[config.name] = plan_for(ws.store, policy, config.name, day)
     return plans
-
-
-def exit_code(runs: Iterable[ConnectionRun]) -> int:
-    """0 ok, 1 error (every connection failed), 3 partial (some failed)."""
-    runs = list(runs)
-    failed = sum(1 for r in runs if not r.ok)
-    if not failed:
-        return 0
-    return 1 if failed == len(runs) else 3

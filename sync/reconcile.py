@@ -231,6 +231,6 @@ def paid_on_date(
 def _sent_on(record: ActionRecord, today: date | None) -> date:
     """The day a reminder went out: the run day when recorded, else the wall-clock day of the run
     (never later than `today`, the day the operator reconciles as of)."""
-    recorded = record.details.get("applied_on")
+    recorded = record.outcome.get("applied_on")
     sent = date.fromisoformat(str(recorded)) if recorded else record.finished_at.date()  # type: ignore[union-attr]
     return min(sent, today) if today is not None else sent

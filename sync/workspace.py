@@ -11,17 +11,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from connectors.base import Clock, Connector, read_clock
+from connectors.factory import open_connector
+from connectors.secrets import SecretBox, load_key
+from connectors.tokens import TokenStore
+from policies.config import Policy
+from sync.config import AppConfig, ConnectionConfig, load_config
 from sync.errors import ConfigError
-
-if TYPE_CHECKING:
-    from connectors.base import Connector
-    from connectors.tokens import TokenStore
-    from policies.config import Policy
-    from sync.config import AppConfig, ConnectionConfig
-    from sync.store import Store
+from sync.rulebook import load_policy
+from sync.store import Store, open_store
 
 DEFAULT_CONFIG = "relance.yaml"
 CONFIG_ENV = "RELANCE_CONFIG"
@@ -42,14 +43,13 @@ def find_config(path: str | Path | None) -> Path:
 class Workspace:
     config_path: Path
     config: AppConfig
+    clock: Clock | None = None  # the one clock a run reads (None: the system clock); tests freeze it
     _policies: dict[Path, Policy] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, path: str | Path | None = None) -> Workspace:
-        from sync.config import load_config
-
+    def open(cls, path: str | Path | None = None, *, clock: Clock | None = None) -> Workspace:
         config_path = find_config(path)
-        return cls(config_path, load_config(config_path))
+        return cls(config_path, load_config(config_path), clock)
 
     @property
     def root(self) -> Path:
@@ -63,8 +63,6 @@ class Workspace:
 
     @cached_property
     def store(self) -> Store:
-        from sync.store import open_store
-
         return open_store(self.state_url)
 
     @property
@@ -82,9 +80,6 @@ class Workspace:
 
     @cached_property
     def token_store(self) -> TokenStore:
-        from connectors.secrets import SecretBox, load_key
-        from connectors.tokens import TokenStore
-
         return TokenStore(self.secrets_dir / "tokens.enc.json", SecretBox(load_key(self.secrets_dir)))
 
     @property
@@ -113,8 +108,6 @@ class Workspace:
         return enabled
 
     def policy_for(self, connection: ConnectionConfig) -> Policy:
-        from sync.rulebook import load_policy
-
         path = self.resolve(connection.policy or self.config.policy)
         if path not in self._policies:
             self._policies[path] = load_policy(path)
@@ -122,13 +115,11 @@ class Workspace:
 
     def open_connector(self, connection: ConnectionConfig, *, today: date | None = None) -> Connector:
         """With a `today` override (time travel, replays), the connector's clock follows it."""
-        from connectors.factory import open_connector
-
-        clock = None
+        clock = self.clock
         if today is not None:
 
             def clock() -> datetime:
-                now = datetime.now(UTC)
+                now = read_clock(self.clock)
                 return datetime.combine(today, now.time(), UTC)
 
         return open_connector(
@@ -140,7 +131,7 @@ class Workspace:
         if override is not None:
             return override
         zone = ZoneInfo(self.policy_for(connection).company.timezone)
-        return datetime.now(zone).date()
+        return read_clock(self.clock).astimezone(zone).date()
 
     def email_settings(self) -> dict[str, Any]:
         """The email section with the SMTP password resolved from its environment variable."""

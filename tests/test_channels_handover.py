@@ -13,6 +13,7 @@ from policies.model.actions import ActionKind, Charge, PlannedAction
 from policies.model.errors import RelanceError
 from policies.model.ledger import Customer, CustomerKind, Invoice, InvoiceStatus
 from policies.model.money import Money
+from support.details import typed
 from sync.channels.context import CompanyInfo, NoticeContext, build_context
 from sync.channels.handover import HANDOVER_COLUMNS, task_entry, write_handover
 
@@ -71,11 +72,11 @@ def action(
         currency="EUR",
         invoice_ids=("I1", "I2"),
         reason="test",
-        step=str(extra.pop("step", "call")),
+        step=(step := str(extra.pop("step", "call"))),
         channel=channel,
         template=template,
         due_on=TODAY,
-        details={"language": "fr", **extra},
+        details=typed(kind, step, {**({} if step == "credit-limit" else {"language": "fr"}), **extra}),
     )
 
 

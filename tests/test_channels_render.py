@@ -13,6 +13,7 @@ from policies.model.actions import ActionKind, Charge, PlannedAction
 from policies.model.errors import RelanceError
 from policies.model.ledger import Customer, CustomerKind, Invoice, InvoiceStatus
 from policies.model.money import Money
+from support.details import typed
 from sync.channels.context import CompanyInfo, NoticeContext, build_context
 from sync.channels.render import (
     SHIPPED_TEMPLATES,
@@ -112,7 +113,7 @@ def make_context(
         step="late-letter",
         channel="email",
         template=template,
-        details={"language": lang, **(details or {})},
+        details=typed(action_kind, "late-letter", {"language": lang, **(details or {})}),
     )
     fee = PlannedAction(
         key="f" * 32,
@@ -125,7 +126,7 @@ def make_context(
             Charge("interest", Money.of("12.34", currency), "interest"),
             Charge("compensation", Money.of("40", currency), "compensation"),
         ),
-        details={
+        details=typed(ActionKind.FEE, None, {
             "segments": [
                 {
                     "start": "2026-02-11",
@@ -136,7 +137,7 @@ def make_context(
                     "interest": "5.991781",
                 }
             ]
-        },
+        }),
     )
     return build_context(
         action,
@@ -459,7 +460,7 @@ def test_instalment_notice_asks_for_the_instalment_only() -> None:
         channel="email",
         template="late_1",
         instalment=2,
-        details={"language": "en", **details},
+        details=typed(ActionKind.REMINDER, "late-letter", {"language": "en", **details}),
     )
     ctx = build_context(action, customer("en"), invoices("GBP"), company("en"), date(2026, 2, 25))
     assert ctx.total_due == Money.of("500", "GBP") and ctx.max_days_late == 5

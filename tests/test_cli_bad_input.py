@@ -32,7 +32,8 @@ RELANCE = Path(sys.executable).with_name("relance")
 
 @pytest.fixture(scope="module")
 def sw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxWorkspace]:
-    from sync.engine import RunOptions, run_sync
+    from sync.engine import run_sync
+    from sync.run_report import RunOptions
 
     built = build_workspace(tmp_path_factory.mktemp("bad") / "ws", today=TODAY, customers=10, invoices=60)
     try:

@@ -281,7 +281,7 @@ def test_resolve_uncertain(qbo: SandboxWorkspace) -> None:
 
     assert "marked done" in invoke(qbo, "resolve", key[:10], "--sent").output  # a unique prefix is enough
     record = store.outbox.action(key)
-    assert record.status == "done" and record.details["resolved"] == "happened"
+    assert record.status == "done" and record.outcome["resolved"] == "happened"
     assert any(e.event == "action_resolved" for e in store.audit.entries("test-quickbooks"))
 
     again = CliRunner().invoke(cli, ["resolve", key, "--sent", "--config", str(qbo.config_path)])

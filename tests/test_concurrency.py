@@ -26,8 +26,8 @@ from conftest import PG_ENV, PG_SKIP, fresh_postgres_database
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ is not an installed package
 from bench.crash import compare, observe, relance_command, run_sync, twin_workspaces
-from sync.engine import RunOptions
 from sync.engine import run_sync as sync_in_process
+from sync.run_report import RunOptions
 
 DAY = date(2026, 3, 2)
 DAYS = 2

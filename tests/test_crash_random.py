@@ -22,8 +22,8 @@ from conftest import PG_ENV, PG_SKIP, fresh_postgres_database
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ is not an installed package
 from bench.crash import compare, crash_figures, finish, observe, run_sync, twin_workspaces
-from sync.engine import RunOptions
 from sync.engine import run_sync as sync_in_process
+from sync.run_report import RunOptions
 
 DAY = date(2026, 3, 2)
 KILL_POINTS = ("after_claim:1", "after_effect:1", "after_effect:5", "mid_batch:2")

@@ -28,8 +28,9 @@ from policies.model.actions import ActionStatus
 from policies.model.ledger import InvoiceStatus, settlements_by_invoice
 from policies.model.money import Money
 from sandboxes import build_workspace
-from sync.engine import RunOptions, run_sync
+from sync.engine import run_sync
 from sync.queries import set_dispute, set_pause
+from sync.run_report import RunOptions
 
 START = date(2026, 1, 5)
 DAYS = 120
@@ -275,7 +276,7 @@ def test_time_travel_120_days(tmp_path: Path, smtp_server: Any, state_url: str) 
         assert inbox.messages, "no email reached the SMTP server"
         assert max(keys.values()) == 1
         emailed = {
-            r.key for r in store.outbox.actions(status=ActionStatus.DONE) if r.details.get("message_id")
+            r.key for r in store.outbox.actions(status=ActionStatus.DONE) if r.outcome.get("message_id")
         }
         assert emailed == set(keys), (len(emailed), len(keys))
     finally:

@@ -20,6 +20,7 @@ from policies.model.actions import ActionKind, PlannedAction
 from policies.model.errors import RelanceError
 from policies.model.ledger import Customer, CustomerKind, Invoice, InvoiceStatus
 from policies.model.money import Money
+from support.details import typed
 from sync.channels.context import CompanyInfo, NoticeContext, build_context
 from sync.channels.render import RenderedNotice, Renderer, render_notice
 from sync.channels.transports import compose_email
@@ -211,7 +212,7 @@ def _context(template: str) -> NoticeContext:
         step="late-email",
         channel="email",
         template=template,
-        details={"language": "en"},
+        details=typed(ActionKind.REMINDER, "late-letter", {"language": "en"}),
     )
     customer = Customer(
         id="C1", name="Dupont", emails=("a@dupont.example",), language="en", kind=CustomerKind.B2B

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from policies.model.actions import ActionKind, Charge, DoneAction, PlannedAction
+from policies.model.details import DiscountTerms, FeeDetails, NoticeDetails
 from policies.model.ledger import Customer, CustomerKind, Invoice, InvoiceStatus, Settlement
 from policies.model.money import Money
 from policies.planning import Plan, plan_day
@@ -268,10 +269,13 @@ def test_one_notice_per_customer_currency_and_step_with_a_note_and_fee_per_invoi
     assert sorted(a.invoice_ids for a in letters) == [("a", "b"), ("u",), ("x",)]
     grouped = next(a for a in letters if a.invoice_ids == ("a", "b"))
     assert "2 invoices, EUR 2,400.00 in all" in grouped.reason
-    assert [line["id"] for line in grouped.details["invoices"]] == ["a", "b"]
+    assert isinstance(grouped.details, NoticeDetails)
+    assert [line.id for line in grouped.details.invoices] == ["a", "b"]
     fees = [a for a in kinds(result, ActionKind.FEE) if a.step == "letter"]
     assert sorted(a.invoice_ids for a in fees) == [("a",), ("b",), ("u",), ("x",)]
-    notes = [a for a in kinds(result, ActionKind.NOTE) if a.details["notice_key"] == grouped.key]
+    notes = [
+        a for a in kinds(result, ActionKind.NOTE) if getattr(a.details, "notice_key", None) == grouped.key
+    ]
     assert sorted(a.invoice_ids for a in notes) == [("a",), ("b",)]
     assert len({a.key for a in result.actions}) == len(result.actions)
 
@@ -375,7 +379,7 @@ def test_recurring_fee_every_n_days_after_the_first_charge():
     due = plan(policy, first_charge + timedelta(days=30), [invoice()], history=history)
     (recurring,) = [a for a in kinds(due, ActionKind.FEE) if a.step == "recurring:admin"]
     assert recurring.charges == (Charge("fee", Money.of("5.00", "EUR"), "admin"),)
-    assert recurring.details["period"] == 1
+    assert isinstance(recurring.details, FeeDetails) and recurring.details.period == 1
     done = merge(history, as_history(due))
     assert not [
         a
@@ -385,7 +389,8 @@ def test_recurring_fee_every_n_days_after_the_first_charge():
         if a.step == "recurring:admin"
     ]
     later = plan(policy, first_charge + timedelta(days=60), [invoice()], history=done)
-    assert [a.details["period"] for a in kinds(later, ActionKind.FEE) if a.step == "recurring:admin"] == [2]
+    recurring_later = [a for a in kinds(later, ActionKind.FEE) if a.step == "recurring:admin"]
+    assert [getattr(a.details, "period", None) for a in recurring_later] == [2]
 
 
 # ------------------------------------------------------------------------------------------------ thanks
@@ -407,14 +412,13 @@ def test_pre_due_notice_carries_the_discount_offer_while_open(policy):
     inv = invoice(due=date(2024, 3, 25), issue=date(2024, 3, 1))
     result = plan(policy, date(2024, 3, 10), [inv])
     (notice,) = kinds(result, ActionKind.REMINDER)
-    assert notice.details["invoices"][0]["discount"] == {
-        "percent": "2",
-        "amount": "24.00",
-        "deadline": "2024-03-11",
-        "pay": "1176.00",
-    }
+    assert isinstance(notice.details, NoticeDetails)
+    assert notice.details.invoices[0].discount == DiscountTerms(
+        percent=Decimal("2"), amount=Decimal("24.00"), deadline=date(2024, 3, 11), pay=Decimal("1176.00")
+    )
     late = plan(policy, date(2024, 3, 12), [invoice(due=date(2024, 3, 27), issue=date(2024, 3, 1))])
-    assert "discount" not in kinds(late, ActionKind.REMINDER)[0].details["invoices"][0]
+    late_notice = kinds(late, ActionKind.REMINDER)[0].details
+    assert isinstance(late_notice, NoticeDetails) and late_notice.invoices[0].discount is None
 
 
 # ------------------------------------------------------------------------------------------------ the CLI

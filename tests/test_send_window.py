@@ -7,7 +7,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sandboxes import build_workspace
-from sync.engine import RunOptions, run_sync
+from sync.engine import run_sync
+from sync.run_report import RunOptions
 
 TODAY = date(2026, 3, 2)
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from connectors.base import Cursor, Page, Quarantined
 from policies.model.actions import ActionKind, ActionStatus, Charge, PlannedAction, PlanStatus, TaskStatus
+from policies.model.details import NoticeDetails
 from policies.model.ledger import (
     Allocation,
     CreditNote,
@@ -24,6 +25,7 @@ from policies.model.ledger import (
 )
 from policies.model.money import Money
 from policies.payment_plans import PaymentPlan
+from support.details import typed
 from sync.store import Store, StoreError
 from sync.store import schema as t
 
@@ -129,8 +131,19 @@ def action(
         charges=charges,
         instalment=instalment,
         due_on=due_on,
-        details={"invoice_number": "F-I1", "amount": Decimal("12.50"), "on": date(2026, 3, 2)},
+        details=typed(kind, step, DETAILS.get(kind, {})),
     )
+
+
+# the details each kind of test action carries, in the JSON shape the outbox stores
+DETAILS = {
+    ActionKind.REMINDER: {
+        "customer_name": "C1 SARL",
+        "balance": "12.50",
+        "invoices": [{"id": "I1", "number": "F-I1", "due_date": "2026-03-02"}],
+    },
+    ActionKind.FEE: {"invoice_number": "F-I1", "fees": {"admin": "Admin fee"}},
+}
 
 
 def fee(key: str, interest: str = "3.21") -> PlannedAction:
@@ -264,7 +277,8 @@ def test_record_planned_inserts_new_keys_only(store: Store) -> None:
     assert [r.key for r in store.outbox.actions(CONN, invoice_id="I2")] == ["k2"]
     record = store.outbox.action("k1")
     assert record is not None
-    assert record.details == {"invoice_number": "F-I1", "amount": "12.50", "on": "2026-03-02"}
+    assert record.details == typed(ActionKind.REMINDER, "late-letter", DETAILS[ActionKind.REMINDER])
+    assert record.as_dict()["details"] == DETAILS[ActionKind.REMINDER]  # the stored JSON, exactly
     assert record.planned_for == date(2026, 3, 2)
     assert record.to_planned().key == "k1"
 
@@ -298,7 +312,8 @@ def test_claim_is_a_compare_and_set(store: Store) -> None:
     done = store.outbox.action("k1")
     assert done is not None
     assert (done.status, done.ledger_ids, done.error) == ("done", ("L-9",), None)
-    assert done.details["mode"] == "line" and done.details["invoice_number"] == "F-I1"
+    assert done.outcome["mode"] == "line" and isinstance(done.details, NoticeDetails)
+    assert done.details.invoices[0].number == "F-I1"
     assert done.finished_at is not None
     assert store.outbox.claim("k1") is False
     assert store.outbox.mark_superseded("k1", "too late") is False  # never supersede what happened
@@ -385,7 +400,7 @@ def test_breaches_are_the_credit_limit_actions(store: Store) -> None:
         ("I1",),
         "limit exceeded",
         step="credit-limit",
-        details={"limit": "5000.00", "exposure": "6200.00"},
+        details=typed(ActionKind.CREDIT_ALERT, "credit-limit", {"limit": "5000.00", "exposure": "6200.00"}),
     )
     store.outbox.record_planned(CONN, [alert, action("k1")])
     breaches = store.outbox.breaches(CONN)

@@ -63,7 +63,7 @@ def test_upgrade_from_first_revision_keeps_data_and_rerun_is_a_noop(store_url: s
             assert store.ledger.snapshot("acme").invoices == {"I1": _invoice()}
             record = store.outbox.action("k1")
             assert record is not None
-            assert (record.status, record.ledger_ids, record.details["message_id"]) == (
+            assert (record.status, record.ledger_ids, record.outcome["message_id"]) == (
                 "done",
                 ("L1",),
                 "<k1@relance>",

@@ -8,53 +8,24 @@ facts on the same day give the same key, so re-planning never duplicates an effe
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
 
+from policies.model.details import Details
+from policies.model.kinds import OPEN_STATUSES, ActionKind, ActionStatus, PlanStatus, TaskStatus
 from policies.model.money import Money
 
-
-class ActionKind(StrEnum):
-    REMINDER = "reminder"  # a ladder step notice (ledger email, relance email, letter)
-    TASK = "task"  # call task, letter to print, credit-limit call
-    AGENCY = "agency"  # hand-over to the collection agency
-    FEE = "fee"  # interest / fixed compensation / fees posted to the ledger
-    CREDIT_NOTE = "credit_note"  # early-payment discount, fee reversal
-    NOTE = "note"  # a note on the invoice recording what relance did
-    CREDIT_ALERT = "credit_alert"  # credit-limit breach (alert / hold), recorded and reported
-    THANKS = "thanks"  # thank-you to a customer who paid after a reminder
-    SUPERSEDED = "superseded"  # a step skipped after a gap: recorded, never sent
-
-
-class ActionStatus(StrEnum):
-    """Where an action stands in the outbox. planned -> in_flight (claimed, before any effect) ->
-    done | failed | uncertain; superseded = recorded, never to be sent (a skipped step, or cancelled
-    when re-checked). failed may be retried; uncertain waits for verification or the operator."""
-
-    PLANNED = "planned"
-    IN_FLIGHT = "in_flight"
-    DONE = "done"
-    FAILED = "failed"
-    SUPERSEDED = "superseded"
-    UNCERTAIN = "uncertain"
-
-
-OPEN_STATUSES = (ActionStatus.PLANNED, ActionStatus.FAILED)  # still to be applied (or retried)
-
-
-class PlanStatus(StrEnum):
-    """Lifecycle of an agreed payment plan."""
-
-    ACTIVE = "active"
-    COMPLETED = "completed"
-    ACCELERATED = "accelerated"  # an instalment ran too late: the whole balance fell due
-    CANCELLED = "cancelled"
-
-
-class TaskStatus(StrEnum):
-    OPEN = "open"
-    DONE = "done"
+__all__ = [
+    "OPEN_STATUSES",
+    "ActionKind",
+    "ActionStatus",
+    "Charge",
+    "DoneAction",
+    "PlanStatus",
+    "PlannedAction",
+    "TaskStatus",
+    "action_key",
+]
 
 
 def action_key(*parts: object) -> str:
@@ -86,7 +57,7 @@ class PlannedAction:
     charges: tuple[Charge, ...] = ()
     instalment: int | None = None  # index of the instalment under a payment plan
     due_on: date | None = None  # the day the step fell due (after business-day adjustment)
-    details: dict[str, object] = field(default_factory=dict)
+    details: Details | None = None
 
     @property
     def total(self) -> Money:

@@ -7,11 +7,12 @@ them, the store persists them, the policy engine reads them. No behaviour beyond
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 from policies.model.money import Money
 
@@ -131,6 +132,17 @@ class Settlement:
     amount: Decimal
     source: str = "payment"  # "payment" | "credit_note"
     source_id: str = ""
+
+
+class LedgerLookup(Protocol):
+    """The ledger as effects read it: customers and invoices by id (a LedgerSnapshot, or the state
+    store's LedgerView that reads them on demand)."""
+
+    @property
+    def customers(self) -> Mapping[str, Customer]: ...
+
+    @property
+    def invoices(self) -> Mapping[str, Invoice]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from decimal import Decimal
 from policies.interest import InterestResult, compensation, compute_interest
 from policies.ladder import StepSpec
 from policies.model.actions import ActionKind, Charge, PlannedAction
+from policies.model.details import CreditNoteDetails, FeeDetails
 from policies.model.ledger import Invoice
 from policies.model.money import Money, round_half_up
 from policies.planning.history import RECURRING_PREFIX, InvoiceHistory
@@ -103,7 +104,7 @@ def post_charges(
                 channel=step.channel,
                 charges=tuple(items),
                 due_on=run.today,
-                details={"invoice_number": invoice.number, "fees": fee_descriptions(run, items)},
+                details=FeeDetails(invoice_number=invoice.number, fees=fee_descriptions(run, items)),
             )
         )
 
@@ -118,13 +119,17 @@ def fee_amount(run: DayRun, fee_name: str, invoice: Invoice) -> Money | None:
     return Money(rounded, invoice.currency) if rounded > 0 else None
 
 
-def fee_descriptions(run: DayRun, items: Sequence[Charge]) -> dict[str, str]:
-    result = {}
+def fee_descriptions(run: DayRun, items: Sequence[Charge]) -> tuple[tuple[str, str], ...]:
+    """(fee name, line text) of each named fee among the charges: the policy's description, else
+    the name."""
+    result = []
     for item in items:
         if item.component == "fee":
             definition = run.policy.fees.get(item.description)
-            result[item.description] = (definition.description if definition else None) or item.description
-    return result
+            result.append(
+                (item.description, (definition.description if definition else None) or item.description)
+            )
+    return tuple(result)
 
 
 def recurring_fee(
@@ -167,11 +172,9 @@ def recurring_fee(
             step=step,
             charges=(charge,),
             due_on=run.today,
-            details={
-                "invoice_number": invoice.number,
-                "period": period,
-                "fees": fee_descriptions(run, (charge,)),
-            },
+            details=FeeDetails(
+                invoice_number=invoice.number, fees=fee_descriptions(run, (charge,)), period=period
+            ),
         )
     )
 
@@ -201,6 +204,8 @@ def discount_credit_note(
             step="discount",
             charges=(Charge("discount", amount, f"early-payment discount {percent}%"),),
             due_on=run.today,
-            details={"invoice_number": invoice.number, "percent": str(percent), "amount": amount.fixed()},
+            details=CreditNoteDetails(
+                invoice_number=invoice.number, percent=percent, amount=amount.rounded().amount
+            ),
         )
     )

@@ -8,6 +8,7 @@ from datetime import date
 
 from policies.credit import CreditBreach
 from policies.model.actions import ActionKind, PlannedAction
+from policies.model.details import CreditLimitDetails
 from policies.planning.history import CREDIT_STEP
 from policies.planning.keys import credit_limit_key
 
@@ -26,11 +27,11 @@ def breach_action(breach: CreditBreach, today: date, connection: str = "") -> Pl
         step=CREDIT_STEP,
         channel="call_task" if kind is ActionKind.TASK else None,
         template="credit_limit_call" if kind is ActionKind.TASK else "credit_limit_alert",
-        details={
-            "limit": breach.limit.fixed(),
-            "exposure": breach.exposure.fixed(),
-            "over": (breach.exposure - breach.limit).fixed(),
-            "on_breach": breach.action,
-            "episode": episode,
-        },
+        details=CreditLimitDetails(
+            limit=breach.limit.rounded().amount,
+            exposure=breach.exposure.rounded().amount,
+            over=(breach.exposure - breach.limit).rounded().amount,
+            on_breach=breach.action,
+            episode=episode,
+        ),
     )

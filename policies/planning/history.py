@@ -7,11 +7,12 @@ from datetime import date
 from decimal import Decimal
 
 from policies.model.actions import ActionKind, DoneAction
+from policies.model.details import CREDIT_LIMIT_STEP
 
 NOTICE_KINDS = frozenset({ActionKind.REMINDER, ActionKind.TASK, ActionKind.AGENCY})
 STEP_KINDS = NOTICE_KINDS | {ActionKind.SUPERSEDED}
 RECURRING_PREFIX = "recurring:"
-CREDIT_STEP = "credit-limit"  # the step name of credit-limit TASK / CREDIT_ALERT actions
+CREDIT_STEP = CREDIT_LIMIT_STEP
 
 
 class InvoiceHistory:

@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal
 
 from policies.ladder import choose, positions_done
+from policies.model.details import InstalmentTerms, NoticeDetails, NoticeLine
 from policies.model.ledger import Invoice
 from policies.model.money import Money
 from policies.payment_plans import PaymentPlan, PlanState, evaluate_plan
@@ -101,21 +102,22 @@ def dun_missed_instalments(
                 f"{plan.id} (due {item.due_date}, {amount} unpaid) {lateness(item.days_late)}; "
                 "no dispute; step never sent"
             )
-            details: dict[str, object] = {
-                "ladder": ladder.name,
-                "offset_days": step.offset_days,
-                "customer_name": context.customer.name,
-                "language": context.settings.language,
-                "plan_id": plan.id,
-                "instalment_due": item.due_date.isoformat(),
-                "instalment_amount": Money(item.amount, currency).fixed(),
-                "balance": amount.fixed(),
-                "invoices": [
-                    {"id": i.id, "number": i.number, "balance": i.balance.fixed()} for i in invoices
-                ],
-            }
-            if step.demand_days:
-                details["demand_days"] = step.demand_days
+            details = NoticeDetails(
+                ladder=ladder.name,
+                offset_days=step.offset_days,
+                customer_name=context.customer.name,
+                language=context.settings.language,
+                balance=amount.rounded().amount,
+                invoices=tuple(
+                    NoticeLine(id=i.id, number=i.number, balance=i.balance.rounded().amount) for i in invoices
+                ),
+                demand_days=step.demand_days or None,
+                instalment=InstalmentTerms(
+                    plan_id=plan.id,
+                    due_date=item.due_date,
+                    amount=Money(item.amount, currency).rounded().amount,
+                ),
+            )
             emit_notice(
                 run,
                 kind,

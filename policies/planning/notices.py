@@ -12,6 +12,7 @@ from policies.discount import discount_offer
 from policies.interest import compensation
 from policies.ladder import StepSpec
 from policies.model.actions import ActionKind, PlannedAction
+from policies.model.details import NoteDetails, NoticeDetails, NoticeLine, ThanksDetails
 from policies.model.ledger import Invoice
 from policies.model.money import Money
 from policies.planning.history import CREDIT_STEP, NOTICE_KINDS
@@ -48,27 +49,28 @@ def emit_step_notices(run: DayRun) -> None:
                     f" (due {due.effective_due} under the acceleration clause of plan {due.accelerated_plan})"
                 )
             parts.append(text)
-            line: dict[str, object] = {
-                "id": invoice.id,
-                "number": invoice.number,
-                "issue_date": invoice.issue_date.isoformat(),
-                "due_date": due.effective_due.isoformat(),
-                "total": invoice.total.fixed(),
-                "balance": invoice.balance.fixed(),
-                "days_late": days_late,
-            }
+            offer = None
             if step.offset_days < 0 and run.discount is not None:
                 offer = discount_offer(invoice, run.discount[0], run.discount[1], run.today)
-                if offer is not None:
-                    line["discount"] = offer.as_details()
-            if invoice.pay_link:
-                line["pay_link"] = invoice.pay_link
+            owed = None
             if days_late > 0 and not context.b2c:
                 # what the law owes in fixed compensation, cited by the notice (charged or not)
-                owed = compensation(run.law, invoice.balance, False)
-                if owed.amount > 0:
-                    line["statutory_compensation"] = owed.fixed()
-            lines.append(line)
+                fixed = compensation(run.law, invoice.balance, False)
+                owed = fixed.rounded().amount if fixed.amount > 0 else None
+            lines.append(
+                NoticeLine(
+                    id=invoice.id,
+                    number=invoice.number,
+                    issue_date=invoice.issue_date,
+                    due_date=due.effective_due,
+                    total=invoice.total.rounded().amount,
+                    balance=invoice.balance.rounded().amount,
+                    days_late=days_late,
+                    discount=offer.terms() if offer is not None else None,
+                    pay_link=invoice.pay_link or None,
+                    statutory_compensation=owed,
+                )
+            )
         if len(dues) == 1:
             what = f"invoice {parts[0]}"
         else:
@@ -77,18 +79,16 @@ def emit_step_notices(run: DayRun) -> None:
         reason = f"{step_title(step)}: {what}; no dispute; step never sent"
         if superseded:
             reason += f"; supersedes {', '.join(repr(name) for name in superseded)} (not sent in time)"
-        details: dict[str, object] = {
-            "ladder": ladder_name,
-            "offset_days": step.offset_days,
-            "customer_name": context.customer.name,
-            "language": context.settings.language,
-            "balance": total.fixed(),
-            "invoices": lines,
-        }
-        if step.demand_days:
-            details["demand_days"] = step.demand_days
-        if step.repeat_index:
-            details["repeat"] = step.repeat_index
+        details = NoticeDetails(
+            ladder=ladder_name,
+            offset_days=step.offset_days,
+            customer_name=context.customer.name,
+            language=context.settings.language,
+            balance=total.rounded().amount,
+            invoices=tuple(lines),
+            demand_days=step.demand_days or None,
+            repeat=step.repeat_index or None,
+        )
         due_on = date.fromordinal(max(due.step_day for due in dues))
         emit_notice(run, kind, key, customer_id, currency, ids, reason, step, due_on, details)
 
@@ -103,7 +103,7 @@ def emit_notice(
     reason: str,
     step: StepSpec,
     due_on: date,
-    details: dict[str, object],
+    details: NoticeDetails,
     instalment: int | None = None,
 ) -> None:
     """The notice, then a NOTE per invoice recording it in the ledger."""
@@ -137,7 +137,7 @@ def emit_notice(
                 channel=step.channel,
                 instalment=instalment,
                 due_on=due_on,
-                details={"notice_key": key, "notice_kind": kind.value},
+                details=NoteDetails(notice_key=key, notice_kind=kind),
             )
         )
 
@@ -176,12 +176,12 @@ def emit_thanks(run: DayRun) -> None:
                 template="thanks",
                 channel="email",
                 due_on=run.today,
-                details={
-                    "customer_name": context.customer.name,
-                    "language": context.settings.language,
-                    "invoices": [
-                        {"id": i.id, "number": i.number, "total": i.total.fixed()} for i in invoices
-                    ],
-                },
+                details=ThanksDetails(
+                    customer_name=context.customer.name,
+                    language=context.settings.language,
+                    invoices=tuple(
+                        NoticeLine(id=i.id, number=i.number, total=i.total.rounded().amount) for i in invoices
+                    ),
+                ),
             )
         )

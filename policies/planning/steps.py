@@ -8,6 +8,7 @@ from datetime import date
 
 from policies.ladder import StepSpec, choose
 from policies.model.actions import ActionKind, PlannedAction
+from policies.model.details import SupersededDetails
 from policies.model.ledger import Invoice
 from policies.planning.charges import post_charges, recurring_fee
 from policies.planning.history import NO_HISTORY, STEP_KINDS
@@ -120,6 +121,6 @@ def supersede(
             template=step.template,
             instalment=instalment,
             due_on=date.fromordinal(day),
-            details={"ladder": context.ladder.name, "offset_days": step.offset_days},
+            details=SupersededDetails(ladder=context.ladder.name, offset_days=step.offset_days),
         )
     )

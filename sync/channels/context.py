@@ -13,12 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
 
 from policies.model.actions import ActionKind, Charge, DoneAction, PlannedAction
+from policies.model.details import DiscountTerms as OfferTerms
+from policies.model.details import FeeDetails, NoticeDetails, NoticeLine, ThanksDetails
 from policies.model.errors import RelanceError
 from policies.model.ledger import Customer, CustomerKind, Invoice
-from policies.model.money import Money, to_decimal
+from policies.model.money import Money, money_sum
 
 DEFAULT_DEMAND_DAYS = 8  # a formal demand without a policy figure still gives a deadline
 _LANGUAGE = re.compile(r"[a-z]{2}")
@@ -150,26 +151,6 @@ class NoticeContext:
 # --- building -------------------------------------------------------------------------------------
 
 
-def _date(value: object, where: str) -> date:
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise RelanceError(f"notice context: {where} is not a date: {value!r}")
-
-
-def _money(value: object, currency: str, where: str) -> Money:
-    if isinstance(value, Money):
-        return value
-    try:
-        return Money(to_decimal(value), currency)
-    except (TypeError, ValueError):
-        raise RelanceError(f"notice context: {where} is not an amount: {value!r}") from None
-
-
 def _language(*candidates: object) -> str:
     for candidate in candidates:
         if isinstance(candidate, str) and _LANGUAGE.fullmatch(candidate.strip().lower()[:2]):
@@ -177,62 +158,50 @@ def _language(*candidates: object) -> str:
     return "en"
 
 
-def _discount(raw: object, currency: str) -> DiscountTerms | None:
-    if not isinstance(raw, Mapping):
+def _discount(terms: OfferTerms | None, currency: str) -> DiscountTerms | None:
+    if terms is None:
         return None
     return DiscountTerms(
-        percent=to_decimal(str(raw.get("percent", "0"))),
-        amount=_money(raw.get("amount", "0"), currency, "discount amount"),
-        deadline=_date(raw.get("deadline"), "discount deadline"),
-        pay=_money(raw.get("pay", "0"), currency, "discount pay"),
+        percent=terms.percent,
+        amount=Money(terms.amount, currency),
+        deadline=terms.deadline,
+        pay=Money(terms.pay, currency),
     )
 
 
-def _segments(raw: object, currency: str) -> tuple[InterestSegment, ...]:
-    if not isinstance(raw, Sequence) or isinstance(raw, str):
+def _segments(details: object, currency: str) -> tuple[InterestSegment, ...]:
+    if not isinstance(details, FeeDetails):
         return ()
-    result = []
-    for item in raw:
-        if isinstance(item, Mapping):
-            result.append(
-                InterestSegment(
-                    start=_date(item.get("start"), "interest segment start"),
-                    end=_date(item.get("end"), "interest segment end"),
-                    days=int(str(item.get("days", 0))),
-                    principal=_money(item.get("principal", "0"), currency, "segment principal"),
-                    annual_rate=str(item.get("annual_rate", "")),
-                    interest=_money(item.get("interest", "0"), currency, "segment interest").rounded(),
-                )
-            )
-        elif hasattr(item, "annual_rate"):  # a policies.interest.Segment
-            result.append(
-                InterestSegment(
-                    item.start,
-                    item.end,
-                    item.days,
-                    Money(item.principal, currency),
-                    str(item.annual_rate),
-                    Money(item.interest, currency).rounded(),
-                )
-            )
-    return tuple(result)
+    return tuple(
+        InterestSegment(
+            s.start,
+            s.end,
+            s.days,
+            Money(s.principal, currency),
+            s.annual_rate,
+            Money(s.interest, currency).rounded(),
+        )
+        for s in details.segments
+    )
+
+
+def _detail_lines(action: PlannedAction) -> dict[str, NoticeLine]:
+    """The invoices as the planner described them, by id."""
+    details = action.details
+    lines = details.invoices if isinstance(details, NoticeDetails | ThanksDetails) else ()
+    return {line.id: line for line in lines}
 
 
 def _invoice_lines(
     action: PlannedAction, invoices: Mapping[str, Invoice], today: date
 ) -> list[NoticeInvoice]:
-    detail_lines: dict[str, Mapping[str, Any]] = {}
-    raw_lines = action.details.get("invoices")
-    if isinstance(raw_lines, Sequence):
-        for line in raw_lines:
-            if isinstance(line, Mapping) and "id" in line:
-                detail_lines[str(line["id"])] = line
+    detail_lines = _detail_lines(action)
     currency = action.currency
     result = []
     for invoice_id in action.invoice_ids:
         invoice = invoices.get(invoice_id)
-        line = detail_lines.get(invoice_id, {})
-        if invoice is None and not line:
+        line = detail_lines.get(invoice_id)
+        if invoice is None and line is None:
             raise RelanceError(
                 f"notice {action.key}: invoice {invoice_id} is neither in the ledger snapshot "
                 "nor in the plan",
@@ -243,55 +212,49 @@ def _invoice_lines(
                 f"notice {action.key}: invoice {invoice.number} is in {invoice.currency}, "
                 f"the notice in {currency}"
             )
-        where = f"invoice {invoice_id}"
-        due = (
-            _date(line["due_date"], where) if "due_date" in line else (invoice.due_date if invoice else today)
-        )
-        issue = (
-            invoice.issue_date
-            if invoice is not None
-            else _date(line.get("issue_date", due.isoformat()), where)
-        )
-        total = invoice.total if invoice is not None else _money(line.get("total", "0"), currency, where)
-        balance = (
-            invoice.balance if invoice is not None else _money(line.get("balance", "0"), currency, where)
-        )
-        link = (invoice.pay_link if invoice is not None else None) or line.get("pay_link")
+        planned_due = line.due_date if line is not None else None
+        due = planned_due or (invoice.due_date if invoice is not None else today)
+        if invoice is not None:
+            issue, total, balance, number = invoice.issue_date, invoice.total, invoice.balance, invoice.number
+        else:
+            assert line is not None
+            issue = line.issue_date or due
+            total = Money(line.total if line.total is not None else Decimal(0), currency)
+            balance = Money(line.balance if line.balance is not None else Decimal(0), currency)
+            number = line.number
+        link = (invoice.pay_link if invoice is not None else None) or (line.pay_link if line else None)
         result.append(
             NoticeInvoice(
                 id=invoice_id,
-                number=invoice.number if invoice is not None else str(line.get("number", invoice_id)),
+                number=number,
                 issue_date=issue,
                 due_date=due,
                 days_late=(today - due).days,
                 total=total,
                 balance=balance,
-                pay_link=str(link) if link else None,
-                discount=_discount(line.get("discount"), currency),
+                pay_link=link or None,
+                discount=_discount(line.discount if line else None, currency),
             )
         )
     return result
 
 
 def _owed_compensation(action: PlannedAction, currency: str) -> Money:
-    raw_lines = action.details.get("invoices")
-    amounts = []
-    if isinstance(raw_lines, Sequence):
-        for line in raw_lines:
-            if isinstance(line, Mapping) and line.get("statutory_compensation") is not None:
-                amounts.append(_money(line["statutory_compensation"], currency, "statutory compensation"))
-    return _sum(amounts, currency)
+    """What the law owes in fixed compensation on the notice's late invoices (the planner's figure)."""
+    owed = [line.statutory_compensation for line in _detail_lines(action).values()]
+    return money_sum([Money(amount, currency) for amount in owed if amount is not None], currency)
 
 
 def _charges(
     action: PlannedAction, fees: Sequence[PlannedAction | DoneAction], numbers: Mapping[str, str]
 ) -> list[NoticeCharge]:
-    sources: list[tuple[tuple[str, ...], Sequence[Charge], Mapping[str, object]]] = [
+    sources: list[tuple[tuple[str, ...], Sequence[Charge], object]] = [
         (action.invoice_ids, action.charges, action.details)
     ]
     for fee in fees:
-        details = fee.details if isinstance(fee, PlannedAction) else {}
-        sources.append((fee.invoice_ids, fee.charges, details))
+        sources.append(
+            (fee.invoice_ids, fee.charges, fee.details if isinstance(fee, PlannedAction) else None)
+        )
     result = []
     for invoice_ids, charges, details in sources:
         # A charge belongs to an invoice when its action covers exactly one of the notice's invoices.
@@ -301,9 +264,7 @@ def _charges(
         for charge in charges:
             if charge.amount.currency != action.currency or charge.component == "discount":
                 continue
-            segments = (
-                _segments(details.get("segments"), action.currency) if charge.component == "interest" else ()
-            )
+            segments = _segments(details, action.currency) if charge.component == "interest" else ()
             result.append(
                 NoticeCharge(
                     component=charge.component,
@@ -317,13 +278,6 @@ def _charges(
     return result
 
 
-def _sum(items: Sequence[Money], currency: str) -> Money:
-    total = Money.zero(currency)
-    for item in items:
-        total = total + item
-    return total
-
-
 def _default_template(action: PlannedAction) -> str:
     if action.template:
         return action.template
@@ -331,8 +285,8 @@ def _default_template(action: PlannedAction) -> str:
         return "thanks"
     if action.kind is ActionKind.AGENCY or action.channel == "agency":
         return "agency_handover"
-    offset = action.details.get("offset_days")
-    if isinstance(offset, int) and offset < 0:
+    offset = action.details.offset_days if isinstance(action.details, NoticeDetails) else None
+    if offset is not None and offset < 0:
         return "pre_due"
     return "due_today" if offset == 0 else "late_1"
 
@@ -391,37 +345,42 @@ def build_context(
         for line in lines
     ]
 
-    balance_due = _sum([line.balance for line in lines], currency)
-    charges_total = _sum([charge.amount for charge in charges], currency)
+    balance_due = money_sum([line.balance for line in lines], currency)
+    charges_total = money_sum([charge.amount for charge in charges], currency)
     total_due = balance_due + charges_total
 
+    details = action.details
+    notice = details if isinstance(details, NoticeDetails) else None
     instalment = None
-    if action.instalment is not None and "instalment_due" in action.details:
+    if action.instalment is not None and notice is not None and notice.instalment is not None:
+        terms = notice.instalment
         instalment = NoticeInstalment(
             index=action.instalment,
-            plan_id=str(action.details.get("plan_id", "")),
-            due_date=_date(action.details["instalment_due"], "instalment due date"),
-            amount=_money(action.details.get("instalment_amount", "0"), currency, "instalment amount"),
+            plan_id=terms.plan_id,
+            due_date=terms.due_date,
+            amount=Money(terms.amount, currency),
         )
-        total_due = _money(action.details.get("balance", total_due.amount), currency, "instalment balance")
+        if notice.balance is not None:
+            total_due = Money(notice.balance, currency)
 
     offers = [line.discount for line in lines if line.discount is not None]
     discount = None
     if offers:
         discount = DiscountTerms(
             percent=offers[0].percent,
-            amount=_sum([offer.amount for offer in offers], currency),
+            amount=money_sum([offer.amount for offer in offers], currency),
             deadline=min(offer.deadline for offer in offers),
-            pay=_sum([offer.pay for offer in offers], currency),
+            pay=money_sum([offer.pay for offer in offers], currency),
         )
 
-    demand_raw = action.details.get("demand_days")
-    demand_days = int(str(demand_raw)) if demand_raw is not None else None
+    demand_days = notice.demand_days if notice is not None else None
     template = _default_template(action)
     if demand_days is None and template == "final_notice":
         demand_days = DEFAULT_DEMAND_DAYS
 
-    statutory: Money | None = _sum([c.amount for c in charges if c.component == "compensation"], currency)
+    statutory: Money | None = money_sum(
+        [c.amount for c in charges if c.component == "compensation"], currency
+    )
     if statutory is not None and statutory.is_zero():
         # nothing charged with this notice: cite what the law owes, as the planner computed it
         statutory = None
@@ -432,7 +391,12 @@ def build_context(
     return NoticeContext(
         company=company,
         customer=customer,
-        language=_language(language, action.details.get("language"), customer.language, company.language),
+        language=_language(
+            language,
+            details.language if isinstance(details, NoticeDetails | ThanksDetails) else None,
+            customer.language,
+            company.language,
+        ),
         step=action.step,
         template=template,
         channel=action.channel,

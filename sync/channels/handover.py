@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from policies.model.actions import PlannedAction
+from policies.model.details import CreditLimitDetails
 from policies.model.errors import RelanceError
 from policies.model.ledger import Customer, Invoice
 from policies.model.money import Money
@@ -105,9 +106,10 @@ def _summary(kind: str, action: PlannedAction, ctx: NoticeContext, letter: Path 
     step = f" [step {action.step}]" if action.step else ""
     if kind == "credit_call":
         details = action.details
-        limit = details.get("limit", "?")
-        exposure = details.get("exposure", "?")
-        over = details.get("over", "?")
+        credit = details if isinstance(details, CreditLimitDetails) else None
+        limit = credit.limit if credit else "?"
+        exposure = credit.exposure if credit else "?"
+        over = credit.over if credit else "?"
         return (
             f"Call {name}: credit limit {limit} {ctx.currency} exceeded by {over} "
             f"(exposure {exposure} {ctx.currency}){step}"
@@ -169,7 +171,6 @@ def task_entry(
         invoices[invoice_id].number if invoice_id in invoices else invoice_id
         for invoice_id in action.invoice_ids
     )
-    phone = action.details.get("phone")
     return TaskEntry(
         key=action.key,
         kind=kind,
@@ -179,7 +180,7 @@ def task_entry(
         invoices=numbers,
         amount_due=ctx.total_due,
         due_on=action.due_on,
-        phone=str(phone) if phone else None,
+        phone=None,
         email=customer.emails[0] if customer.emails else None,
         step=action.step,
         letter_path=letter,

@@ -40,6 +40,7 @@ from policies.planning import Plan, plan_day
 from sync.commands.options import config_option, connection_option, json_option, today_option
 from sync.engine import preview
 from sync.rulebook import load_policy
+from sync.store.details_codec import encode_details
 from sync.workspace import Workspace
 
 
@@ -253,7 +254,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
                 for c in item.charges
             ],
             "reason": item.reason,
-            "details": item.details,
+            "details": encode_details(item.details),
         }
 
     return {

@@ -12,7 +12,8 @@ from rich.progress import Progress
 
 from sync.commands.options import config_option, connection_option, echo_json, json_option, today_option
 from sync.daemon import Schedule, StopFlag, configure_json_logging, run_daemon
-from sync.engine import RunOptions, exit_code, run_sync
+from sync.engine import run_sync
+from sync.run_report import RunOptions, exit_code
 from sync.workspace import Workspace
 
 

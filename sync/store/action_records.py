@@ -11,7 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from policies.model.actions import ActionKind, ActionStatus, Charge, DoneAction, PlannedAction
+from policies.model.details import Details
 from sync.store import codec
+from sync.store.details_codec import decode_details, encode_details
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +41,17 @@ class ActionRecord:
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-    details: dict[str, Any]
+    details: Details | None  # what the planner said (typed)
+    outcome: dict[str, Any]  # what the effect reported when done (message id, files, applied_on, ...)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-safe form (amounts as strings, datetimes ISO)."""
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        """JSON-safe form (amounts as strings, datetimes ISO); `details` holds the planner's details
+        and the outcome together, as the outbox stores them."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "outcome"}
         data["charges"] = codec.encode_charges(self.charges)
-        return codec.jsonable(data)
+        data["details"] = {**encode_details(self.details), **self.outcome}
+        result: dict[str, Any] = codec.jsonable(data)
+        return result
 
     def to_planned(self) -> PlannedAction:
         return PlannedAction(
@@ -61,7 +67,7 @@ class ActionRecord:
             charges=self.charges,
             instalment=self.instalment,
             due_on=self.planned_for,
-            details=dict(self.details),
+            details=self.details,
         )
 
 
@@ -88,11 +94,13 @@ def action_row(connection: str, action: PlannedAction, status: ActionStatus, now
         "updated_at": now,
         "started_at": None,
         "finished_at": now if status is ActionStatus.SUPERSEDED else None,
-        "details": codec.jsonable(action.details),
+        "details": encode_details(action.details),
     }
 
 
 def action_record(row: sa.Row[Any]) -> ActionRecord:
+    kind = ActionKind(row.kind)
+    details, outcome = decode_details(kind, row.step, row.details)
     return ActionRecord(
         key=row.key,
         connection=row.connection,
@@ -115,7 +123,8 @@ def action_record(row: sa.Row[Any]) -> ActionRecord:
         updated_at=row.updated_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
-        details=dict(row.details or {}),
+        details=details,
+        outcome=outcome,
     )
 
 

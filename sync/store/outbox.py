@@ -28,6 +28,7 @@ from sync.store.action_records import ActionRecord, action_record, action_row, d
 from sync.store.audit import AuditLog
 from sync.store.connections import Connections
 from sync.store.db import CHUNK, IN_CHUNK, Database, StoreError, utcnow
+from sync.store.details_codec import encode_details
 
 S = ActionStatus
 # What the planner must not repeat: done, or whose fate is unknown, or recorded never to be sent.
@@ -95,7 +96,7 @@ class Outbox:
                 "b_key": a.key,
                 "reason": a.reason,
                 "charges": codec.encode_charges(a.charges),
-                "details": codec.jsonable(a.details),
+                "details": encode_details(a.details),
                 "step": a.step,
                 "channel": a.channel,
                 "template": a.template,
