@@ -32,7 +32,7 @@ from sync.workspace import Workspace
 
 DEMO_DIR = Path("relance-demo")
 # Sizes: about 200 customers and 2,000 invoices together (issue #4).
-QBO_COMPANY = {
+QBO_COMPANY: dict[str, Any] = {
     "seed": 1101,
     "customers": 110,
     "invoices": 1100,
@@ -40,7 +40,7 @@ QBO_COMPANY = {
     "currency": "EUR",
     "language": "fr",
 }
-XERO_COMPANY = {
+XERO_COMPANY: dict[str, Any] = {
     "seed": 2202,
     "customers": 90,
     "invoices": 900,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,10 +101,15 @@ def table(kind: str) -> str:
     return "\n".join(lines)
 
 
+def _filled(generated: str) -> Callable[[re.Match[str]], str]:
+    """Replacement keeping the markers around the freshly generated table."""
+    return lambda match: match.group(1) + generated + "\n" + match.group(2)
+
+
 def render_readme(text: str) -> str:
     for marker, kind in MARKERS.items():
         pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
-        text = pattern.sub(lambda m, k=kind: m.group(1) + table(k) + "\n" + m.group(2), text)
+        text = pattern.sub(_filled(table(kind)), text)
     return text
 
 

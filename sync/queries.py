@@ -100,7 +100,7 @@ def invoice_history(ws: Workspace, invoice: str, *, connection: str | None = Non
                     "error": None,
                 }
             )
-    entries.sort(key=lambda entry: entry["at"])
+    entries.sort(key=lambda entry: str(entry["at"]))
     return entries
 
 

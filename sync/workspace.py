@@ -63,7 +63,7 @@ class Workspace:
 
     @cached_property
     def store(self) -> Store:
-        return open_store(self.state_url)
+        return open_store(self.state_url, clock=self.clock)
 
     @property
     def state_url(self) -> str:

@@ -317,9 +317,9 @@ class SmtpTransport:
                 hint="check email.smtp.starttls / ssl and whether the server needs a login",
             ) from None
         except smtplib.SMTPRecipientsRefused as exc:
-            refused = ", ".join(f"{addr} ({code})" for addr, (code, _) in exc.recipients.items())
+            every = ", ".join(f"{addr} ({code})" for addr, (code, _) in exc.recipients.items())
             raise TransportError(
-                f"{self.where} refused every recipient of {message_id}: {refused}",
+                f"{self.where} refused every recipient of {message_id}: {every}",
                 hint="check the customer's email address in the ledger",
             ) from None
         except smtplib.SMTPSenderRefused as exc:

@@ -120,8 +120,8 @@ def serve(
     except KeyboardInterrupt:
         pass
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         try:
             if state_file is not None:
                 sandbox.save()

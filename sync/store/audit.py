@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from connectors.base import Quarantined
 from sync.store import codec
 from sync.store import schema as t
-from sync.store.db import Database, utcnow
+from sync.store.db import Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ class AuditLog:
         with self._db.write() as conn:
             conn.execute(
                 sa.insert(t.audit).values(
-                    at=utcnow(),
+                    at=self._db.now(),
                     connection=connection,
                     actor=actor,
                     event=event,
@@ -76,7 +76,7 @@ class QuarantineLog:
                     record_id=item.record_id,
                     reason=item.reason,
                     raw=item.raw[:10_000],
-                    at=utcnow(),
+                    at=self._db.now(),
                 )
             )
 

@@ -15,7 +15,7 @@ from policies.model.ledger import Instalment
 from policies.payment_plans import PaymentPlan
 from sync.store import schema as t
 from sync.store.audit import AuditLog
-from sync.store.db import Database, utcnow
+from sync.store.db import Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ class Cases:
         actor: str = "operator",
     ) -> None:
         """Open (or change) the dispute on an invoice; `until` None = until cleared."""
-        now = utcnow()
+        now = self._db.now()
         d = t.disputes
         with self._db.write() as conn:
             active = (
@@ -103,7 +103,7 @@ class Cases:
             result = conn.execute(
                 sa.update(d)
                 .where(d.c.connection == connection, d.c.invoice_id == invoice_id, d.c.cleared_at.is_(None))
-                .values(cleared_at=utcnow())
+                .values(cleared_at=self._db.now())
             )
         if result.rowcount:
             self._audit.record(
@@ -145,7 +145,11 @@ class Cases:
     ) -> None:
         """Pause chasing a customer up to and including `until` (replaces an earlier pause)."""
         statement = self._db.insert(t.pauses).values(
-            connection=connection, customer_id=customer_id, until=until, reason=reason, created_at=utcnow()
+            connection=connection,
+            customer_id=customer_id,
+            until=until,
+            reason=reason,
+            created_at=self._db.now(),
         )
         statement = statement.on_conflict_do_update(
             index_elements=["connection", "customer_id"],
@@ -195,7 +199,7 @@ class Cases:
 
     def add_payment_plan(self, connection: str, plan: PaymentPlan, *, actor: str = "operator") -> str:
         """Store a new active plan (its id must be new). Returns the plan id."""
-        now = utcnow()
+        now = self._db.now()
         row = {
             "id": plan.id,
             "connection": connection,
@@ -244,7 +248,7 @@ class Cases:
             result = conn.execute(
                 sa.update(pp)
                 .where(pp.c.id == plan_id, pp.c.status != status)
-                .values(status=status, updated_at=utcnow())
+                .values(status=status, updated_at=self._db.now())
             )
         if result.rowcount:
             self._audit.record(

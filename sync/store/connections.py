@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from connectors.base import Cursor
 from sync.store import codec
 from sync.store import schema as t
-from sync.store.db import Database, utcnow
+from sync.store.db import Database
 from sync.store.schema import ConnectionStatus
 
 
@@ -36,7 +36,7 @@ class Connections:
 
     def ensure(self, conn: sa.Connection, name: str, ledger: str | None = None) -> None:
         """Insert the connection's row if missing (inside the caller's write)."""
-        values: dict[str, Any] = {"name": name, "status": ConnectionStatus.NEW, "created_at": utcnow()}
+        values: dict[str, Any] = {"name": name, "status": ConnectionStatus.NEW, "created_at": self._db.now()}
         if ledger is not None:
             values["ledger"] = ledger
         conn.execute(
@@ -48,7 +48,7 @@ class Connections:
         with self._db.write() as conn:
             self.ensure(conn, name, ledger)
             values: dict[str, Any] = {
-                "last_sync_at": utcnow(),
+                "last_sync_at": self._db.now(),
                 "status": ConnectionStatus.ERROR if error else ConnectionStatus.OK,
                 "last_error": error,
             }

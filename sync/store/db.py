@@ -35,6 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
+from connectors.base import Clock, read_clock
 from policies.model.errors import RelanceError
 from sync.store import schema as t
 
@@ -167,10 +168,6 @@ def _first_line(error: Exception) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 # ---------------------------------------------------------------- the unit of work
 
 
@@ -192,10 +189,15 @@ class Database:
     connection bound to the current context (a `transaction()`, or an enclosing `read()`) or else
     open their own for the length of the block."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._writer = writer(engine)
+        self._clock = clock
+
+    def now(self) -> datetime:
+        """The run's clock (the workspace's), for every timestamp the repositories write."""
+        return read_clock(self._clock)
 
     @property
     def url(self) -> str:

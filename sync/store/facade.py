@@ -29,6 +29,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from connectors.base import Clock
 from sync.store.audit import AuditLog, QuarantineLog
 from sync.store.cases import Cases
 from sync.store.connections import Connections
@@ -40,7 +41,7 @@ from sync.store.planning import Planning
 from sync.store.tasks import Tasks
 
 
-def open_store(url: str, *, create: bool = True) -> Store:
+def open_store(url: str, *, create: bool = True, clock: Clock | None = None) -> Store:
     """Open (and create/upgrade to the latest schema) the state database at `url`.
 
     `sqlite:///relance.sqlite` (relative to the working directory), `sqlite:////abs/path.sqlite`,
@@ -53,14 +54,14 @@ def open_store(url: str, *, create: bool = True) -> Store:
     except BaseException:
         engine.dispose()
         raise
-    return Store(engine)
+    return Store(engine, clock=clock)
 
 
 class Store:
     """The state store of one database URL (`open_store`)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.db = Database(engine)
+    def __init__(self, engine: Engine, *, clock: Clock | None = None) -> None:
+        self.db = Database(engine, clock)
         self.audit = AuditLog(self.db)
         self.quarantine = QuarantineLog(self.db)
         self.connections = Connections(self.db)

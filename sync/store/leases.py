@@ -29,7 +29,7 @@ from filelock import FileLock, Timeout
 
 from policies.model.errors import RelanceError
 from sync.store import schema as t
-from sync.store.db import Database, utcnow
+from sync.store.db import Database
 
 _POLL_SECONDS = 0.2
 
@@ -52,16 +52,15 @@ class LeaseBusy(RelanceError):
 class Leases:
     """`store.leases`: leases on connections, and who holds them."""
 
-    def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
-        self._clock = clock
 
     def lease(
         self, connection: str, holder: str, ttl: float | timedelta = 3600.0, *, wait: float = 0.0
     ) -> Lease:
         """Exclusive right to apply for `connection` (a context manager). Raises LeaseBusy."""
         seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
-        return Lease(self._db, connection, holder, ttl=seconds, wait=wait, clock=self._clock)
+        return Lease(self._db, connection, holder, ttl=seconds, wait=wait, clock=self._db.now)
 
     def holder(self, connection: str) -> tuple[str, datetime, datetime] | None:
         """(holder, acquired_at, expires_at) of the last lease row written for a connection."""
@@ -85,10 +84,10 @@ class Lease:
         *,
         ttl: float,
         wait: float = 0.0,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.db = db
-        self.clock = clock
+        self.clock = clock or db.now
         self.connection = connection
         self.holder = holder
         self.ttl = ttl

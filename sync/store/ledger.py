@@ -26,7 +26,7 @@ from policies.model.ledger import (
 from sync.store import codec
 from sync.store import schema as t
 from sync.store.connections import Connections
-from sync.store.db import CHUNK, IN_CHUNK, Database, loads, utcnow
+from sync.store.db import CHUNK, IN_CHUNK, Database, loads
 from sync.store.views import LazyRecords, LedgerView
 
 R = TypeVar("R", bound=codec.Record)
@@ -50,7 +50,7 @@ class Ledger:
         table = t.SNAPSHOT_TABLES.get(page.entity)
         if table is None:
             raise ValueError(f"unknown entity {page.entity!r}")
-        now = utcnow()
+        now = self._db.now()
         rows = []
         for record in page.records:
             row = codec.row_for(page.entity, record)

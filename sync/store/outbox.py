@@ -27,7 +27,7 @@ from sync.store import schema as t
 from sync.store.action_records import ActionRecord, action_record, action_row, done_action, history_columns
 from sync.store.audit import AuditLog
 from sync.store.connections import Connections
-from sync.store.db import CHUNK, IN_CHUNK, Database, StoreError, utcnow
+from sync.store.db import CHUNK, IN_CHUNK, Database, StoreError
 from sync.store.details_codec import encode_details
 
 S = ActionStatus
@@ -56,7 +56,7 @@ class Outbox:
         return self._record(connection, _unique(actions), S.SUPERSEDED)
 
     def _record(self, connection: str, actions: Sequence[PlannedAction], status: ActionStatus) -> list[str]:
-        now = utcnow()
+        now = self._db.now()
         inserted: list[str] = []
         with self._db.write() as conn:
             self._connections.ensure(conn, connection)
@@ -90,7 +90,7 @@ class Outbox:
         fresh plan of the same keys. Actions in any other status are never touched. Returns rows updated."""
         if not actions:
             return 0
-        now = utcnow()
+        now = self._db.now()
         rows = [
             {
                 "b_key": a.key,
@@ -130,7 +130,7 @@ class Outbox:
         *,
         merge_details: Mapping[str, Any] | None = None,
     ) -> bool:
-        now = utcnow()
+        now = self._db.now()
         with self._db.write() as conn:
             if merge_details:
                 current = conn.execute(
@@ -162,7 +162,7 @@ class Outbox:
             {
                 "status": S.IN_FLIGHT,
                 "attempts": t.actions.c.attempts + 1,
-                "started_at": utcnow(),
+                "started_at": self._db.now(),
                 "finished_at": None,
             },
         )
@@ -175,26 +175,26 @@ class Outbox:
         return self._transition(
             key,
             (S.IN_FLIGHT, S.UNCERTAIN, S.PLANNED, S.FAILED),
-            {"status": S.DONE, "ledger_ids": list(ledger_ids), "error": None, "finished_at": utcnow()},
+            {"status": S.DONE, "ledger_ids": list(ledger_ids), "error": None, "finished_at": self._db.now()},
             merge_details=detail,
         )
 
     def mark_failed(self, key: str, error: str) -> bool:
         """in_flight -> failed: the ledger refused, nothing happened; may be claimed again."""
         return self._transition(
-            key, (S.IN_FLIGHT,), {"status": S.FAILED, "error": error, "finished_at": utcnow()}
+            key, (S.IN_FLIGHT,), {"status": S.FAILED, "error": error, "finished_at": self._db.now()}
         )
 
     def mark_uncertain(self, key: str, error: str) -> bool:
         """in_flight -> uncertain: may or may not have happened; only a person (resolve) moves it on."""
         return self._transition(
-            key, (S.IN_FLIGHT,), {"status": S.UNCERTAIN, "error": error, "finished_at": utcnow()}
+            key, (S.IN_FLIGHT,), {"status": S.UNCERTAIN, "error": error, "finished_at": self._db.now()}
         )
 
     def mark_superseded(self, key: str, reason: str) -> bool:
         """planned|failed -> superseded (no longer due). Never touches in-flight or settled actions."""
         return self._transition(
-            key, CLAIMABLE, {"status": S.SUPERSEDED, "error": reason, "finished_at": utcnow()}
+            key, CLAIMABLE, {"status": S.SUPERSEDED, "error": reason, "finished_at": self._db.now()}
         )
 
     def release(self, key: str, reason: str) -> bool:
@@ -216,7 +216,7 @@ class Outbox:
             changed = self._transition(
                 key,
                 (S.UNCERTAIN,),
-                {"status": S.DONE, "error": None, "finished_at": utcnow()},
+                {"status": S.DONE, "error": None, "finished_at": self._db.now()},
                 merge_details={"resolved": "happened", "resolved_note": note},
             )
         else:

@@ -18,7 +18,7 @@ from policies.model.actions import TaskStatus
 from sync.store import codec
 from sync.store import schema as t
 from sync.store.audit import AuditLog
-from sync.store.db import Database, utcnow
+from sync.store.db import Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +65,7 @@ class Tasks:
             "note": note,
             "payload": codec.jsonable(data),
             "status": TaskStatus.OPEN,
-            "created_at": utcnow(),
+            "created_at": self._db.now(),
         }
         with self._db.write() as conn:
             inserted = conn.execute(
@@ -110,7 +110,7 @@ class Tasks:
             result = conn.execute(
                 sa.update(t.tasks)
                 .where(column == task, t.tasks.c.status == TaskStatus.OPEN)
-                .values(status=TaskStatus.DONE, done_at=utcnow())
+                .values(status=TaskStatus.DONE, done_at=self._db.now())
             )
         if result.rowcount == 1:
             self._audit.record("task_done", actor=actor, detail={"task": task})
