@@ -25,6 +25,7 @@ from pydantic_core import PydanticCustomError
 
 from connectors.registry import ledger_names, ledger_plugin, ledger_plugins
 from connectors.settings import ConnectionSettings
+from policies import loader
 from policies.model.errors import PolicyError
 from sync.errors import ConfigError
 
@@ -255,12 +256,10 @@ class AppConfig(_Model):
 
 def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[tuple[str | int, ...], int]]:
     """YAML -> (data, line of every key path), via the policy loader's line-keeping reader."""
-    from policies.loader import read_yaml
-
     if not text.strip():
         return {}, {(): 1}
     try:
-        return read_yaml(text, source)
+        return loader.read_yaml(text, source)
     except PolicyError as error:
         problems = [p.replace("expected a policy", "expected relance.yaml settings") for p in error.problems]
         raise ConfigError("\n".join(problems), hint=_HINT) from None
@@ -269,8 +268,6 @@ def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[tuple[str |
 def describe_config_errors(
     error: ValidationError, lines: dict[tuple[str | int, ...], int], source: str
 ) -> list[str]:
-    from policies import loader
-
     return loader.describe_errors(error, lines, source, model=AppConfig)
 
 

@@ -12,6 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sync.commands.policy_tools import policy_schema
+from sync.config import AppConfig
+
 MARKERS = {
     "policy-reference": "policy",
     "config-reference": "config",
@@ -87,12 +90,8 @@ def rows(
 
 def table(kind: str) -> str:
     if kind == "policy":
-        from sync.commands.policy_tools import policy_schema
-
         schema = policy_schema()
     else:
-        from sync.config import AppConfig
-
         schema = AppConfig.model_json_schema(by_alias=True)
     lines = ["| field | type | default | meaning |", "|---|---|---|---|"]
     for path, kind_, default, description in rows(schema):

@@ -7,14 +7,15 @@ import hashlib
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from policies.model.actions import ActionStatus, TaskStatus
 from policies.model.errors import RelanceError
 from policies.model.ledger import Customer, Instalment, Invoice
-
-if TYPE_CHECKING:
-    from sync.workspace import Workspace
+from policies.payment_plans import PaymentPlan
+from sync.engine import plan_for
+from sync.reports import aging
+from sync.workspace import Workspace
 
 
 def _connection_names(ws: Workspace, connection: str | None) -> list[str]:
@@ -139,8 +140,6 @@ def create_payment_plan(
     acceleration_days: int | None,
     connection: str | None = None,
 ) -> str:
-    from policies.payment_plans import PaymentPlan
-
     if not instalments:
         raise RelanceError("a payment plan needs at least one instalment", hint="--instalment DATE:AMOUNT")
     for day, amount in instalments:
@@ -263,9 +262,6 @@ def resolve_uncertain(ws: Workspace, key: str, *, sent: bool) -> str:
 def aging_report(
     ws: Workspace, *, connection: str | None = None, today: date | None = None
 ) -> dict[str, Any]:
-    from sync.engine import plan_for
-    from sync.reports import aging
-
     reports: dict[str, Any] = {}
     for config in ws.connections(connection):
         as_of = ws.today_for(config, override=today)

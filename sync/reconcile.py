@@ -15,14 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from policies.model.actions import ActionStatus
 from policies.model.ledger import Invoice, InvoiceStatus, LedgerSnapshot, Settlement, settlements_by_invoice
-
-if TYPE_CHECKING:
-    from sync.store import ActionRecord
-    from sync.workspace import Workspace
+from sync.engine import history_from, holder_name, pull_into_store
+from sync.store import ActionRecord
+from sync.workspace import Workspace
 
 # Fee actions that may have put a line on an invoice (their outcome is known or pending).
 _FEE_MAY_EXIST = (ActionStatus.DONE, ActionStatus.IN_FLIGHT, ActionStatus.UNCERTAIN)
@@ -57,8 +56,6 @@ def reconcile(
 
 
 def _pull(ws: Workspace, config: Any, today: date) -> None:
-    from sync.engine import history_from, holder_name, pull_into_store
-
     connector = ws.open_connector(config)
     try:
         with ws.store.lease(config.name, holder_name()):
