@@ -160,30 +160,30 @@ def _statutory_currency(policy: Policy) -> Iterator[LintWarning]:
         )
 
 
-def _compensation_disabled(policy: Policy) -> Iterator[LintWarning]:
-    if policy.compensation.enabled:
-        return
+def _steps_charging(policy: Policy, charge: str, why: str) -> Iterator[LintWarning]:
+    """A warning at every step that charges `charge`, which the policy will not charge (`why`)."""
     for _, prefix, ladder in _all_ladders(policy):
         for index, step in enumerate(ladder.steps):
-            if "compensation" in step.charge:
-                yield LintWarning(
-                    (*prefix, "steps", index, "charge"),
-                    f"step {step.name!r} charges compensation but `compensation.enabled` is false: "
-                    "nothing will be charged",
-                )
+            if charge in step.charge:
+                yield LintWarning((*prefix, "steps", index, "charge"), f"step {step.name!r} {why}")
+
+
+def _compensation_disabled(policy: Policy) -> Iterator[LintWarning]:
+    if not policy.compensation.enabled:
+        yield from _steps_charging(
+            policy,
+            "compensation",
+            "charges compensation but `compensation.enabled` is false: nothing will be charged",
+        )
 
 
 def _interest_without_rate(policy: Policy) -> Iterator[LintWarning]:
-    if policy.interest.enabled:
-        return
-    for _, prefix, ladder in _all_ladders(policy):
-        for index, step in enumerate(ladder.steps):
-            if "interest" in step.charge:
-                yield LintWarning(
-                    (*prefix, "steps", index, "charge"),
-                    f"step {step.name!r} charges interest but the policy sets no interest "
-                    "(statutory, annual_rate or monthly_rate)",
-                )
+    if not policy.interest.enabled:
+        yield from _steps_charging(
+            policy,
+            "interest",
+            "charges interest but the policy sets no interest (statutory, annual_rate or monthly_rate)",
+        )
 
 
 def _ladders(policy: Policy) -> Iterator[LintWarning]:

@@ -46,6 +46,13 @@ class _Model(BaseModel):
     )
 
 
+def _refuse_secret(data: Any, key: str, message: str) -> Any:
+    """Secrets never live in relance.yaml: a mapping holding `key` is refused with `message`."""
+    if isinstance(data, dict) and key in data:
+        raise ValueError(message)
+    return data
+
+
 class SmtpConfig(_Model):
     host: str = Field(description="SMTP server host name, e.g. smtp.example.com.")
     port: int = Field(587, ge=1, le=65535, description="SMTP port: 587 (STARTTLS) or 465 (ssl).")
@@ -59,12 +66,12 @@ class SmtpConfig(_Model):
     @model_validator(mode="before")
     @classmethod
     def _no_password(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "password" in data:
-            raise ValueError(
-                "never put the SMTP password in relance.yaml: export it in an environment variable "
-                "and name that variable in email.smtp.password_env"
-            )
-        return data
+        return _refuse_secret(
+            data,
+            "password",
+            "never put the SMTP password in relance.yaml: export it in an environment variable "
+            "and name that variable in email.smtp.password_env",
+        )
 
     @model_validator(mode="after")
     def _one_tls_mode(self) -> SmtpConfig:
@@ -137,12 +144,12 @@ class ConnectionConfig(_Model):
     @model_validator(mode="before")
     @classmethod
     def _no_secret(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "client_secret" in data:
-            raise ValueError(
-                "never put client_secret in relance.yaml: `relance connect --client-secret` stores it "
-                "encrypted, or name an environment variable in client_secret_env"
-            )
-        return data
+        return _refuse_secret(
+            data,
+            "client_secret",
+            "never put client_secret in relance.yaml: `relance connect --client-secret` stores it "
+            "encrypted, or name an environment variable in client_secret_env",
+        )
 
     @field_validator("name")
     @classmethod

@@ -16,6 +16,7 @@ import click
 from connectors.oauth import resolve_endpoints, run_authorization_flow
 from connectors.secrets import SecretBox, load_key
 from connectors.tokens import Tokens, TokenStore
+from sync.commands.options import config_option, json_option
 from sync.config import AppConfig, ConnectionConfig, load_config, save_config, upsert_connection
 from sync.errors import ConfigError
 
@@ -155,13 +156,7 @@ def connect_ledger(
 @click.command("connect")
 @click.argument("ledger", type=click.Choice(["quickbooks", "xero"]))
 @click.option("--name", required=True, help="Connection name used in relance.yaml and on the CLI.")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="relance.yaml to update (default: $RELANCE_CONFIG or ./relance.yaml; created if absent).",
-)
+@config_option("relance.yaml to update (default: $RELANCE_CONFIG or ./relance.yaml; created if absent).")
 @click.option("--client-id", default=None, help="OAuth client id of your Intuit / Xero app.")
 @click.option(
     "--client-secret",
@@ -206,7 +201,7 @@ def connect_ledger(
     show_default=True,
     help="Import mode: seconds until the access token expires.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option("Print the result as JSON.")
 def connect(
     ledger: str,
     name: str,

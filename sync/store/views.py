@@ -24,7 +24,25 @@ R = TypeVar("R", bound=_HasId)
 _MISSING: Any = object()
 
 
-class BatchLookup(Mapping[str, V]):
+class _LoadingMapping(Mapping[str, V]):
+    """A mapping whose lookups all go through `get` (which may load): [] and `in` follow it."""
+
+    __slots__ = ()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> V:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key, _MISSING) is not _MISSING
+
+
+class BatchLookup(_LoadingMapping[V]):
     """What one plan batch knows, by id (customer or invoice): complete for the ids in `scope`
     (absent = nothing), any other id is loaded on demand and remembered. Values are never None.
 
@@ -50,14 +68,6 @@ class BatchLookup(Mapping[str, V]):
         self._values[key] = loaded
         return loaded
 
-    def __getitem__(self, key: str) -> V:
-        value = self.get(key, _MISSING)
-        if value is _MISSING:
-            raise KeyError(key)
-        return value
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self.get(key, _MISSING) is not _MISSING
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
@@ -81,7 +91,7 @@ class _Streamed(Generic[V]):
         return self._make()
 
 
-class LazyRecords(Mapping[str, R]):
+class LazyRecords(_LoadingMapping[R]):
     """Records by id from the store on demand, with an LRU cache; iteration streams by pages."""
 
     def __init__(
@@ -109,14 +119,6 @@ class LazyRecords(Mapping[str, R]):
                 cache.popitem(last=False)
         return default if value is None else value
 
-    def __getitem__(self, key: str) -> R:
-        value = self.get(key, _MISSING)
-        if value is _MISSING:
-            raise KeyError(key)
-        return value
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self.get(key, _MISSING) is not _MISSING
 
     def __iter__(self) -> Iterator[str]:
         return (record.id for record in self._stream())
