@@ -11,7 +11,6 @@ with the last rate but flags it `carried_forward`, so callers can warn (or refus
 from __future__ import annotations
 
 import csv
-import io
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -131,7 +130,7 @@ def parse_csv(name: str, text: str, *, source: str | None = None) -> RateTable:
     """A table from CSV text `effective_from,rate,source`; errors name `source` (the file) and line."""
     where = source or f"{name}.csv"
     rows = []
-    for line_number, record in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+    for line_number, record in enumerate(csv.DictReader(text.splitlines()), start=2):
         try:
             rows.append(
                 RateRow(date.fromisoformat(record["effective_from"]), Decimal(record["rate"]),

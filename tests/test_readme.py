@@ -3,6 +3,7 @@ relance.yaml key and policy field appears in it."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -49,3 +50,22 @@ def test_setup_commands() -> None:
     assert "pip install -e '.[test]'\npytest -n 2\n" in text
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
     assert "pip install --quiet -e '.[test]'" in ci and "pytest -n 2" in ci
+
+
+def test_the_architecture_table_names_modules_that_exist() -> None:
+    """README's "rule -> module" table stays true: every module it names is in the tree."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Architecture") :]
+    section = section[: section.index("\n## ", 5)] if "\n## " in section[5:] else section
+    named = re.findall(r"`((?:policies|connectors|sync)/[\w/{},.]+)`", section)
+    assert len(named) > 20, named
+    missing = []
+    for name in named:
+        expanded = re.sub(r"\{([^}]*)\}", lambda m: "(" + "|".join(m.group(1).split(",")) + ")", name)
+        candidates = [expanded] if "(" not in expanded else [
+            expanded.replace(f"({group})", option)
+            for group in re.findall(r"\(([^)]*)\)", expanded)
+            for option in group.split("|")
+        ]
+        missing += [c for c in candidates if not (README.parent / c.rstrip("/")).exists()]
+    assert not missing, missing
