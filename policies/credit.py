@@ -24,6 +24,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from policies.config.charges import LimitSuggestion as LimitSuggestionRule
+from policies.config.customers import CustomerSettings
 from policies.model.ledger import Customer, Invoice, InvoiceStatus, Settlement
 from policies.model.money import Money, round_half_up
 
@@ -174,11 +176,6 @@ def check_limit(exposure: Exposure, limit: Money | None, on_breach: str) -> Cred
     return CreditBreach(exposure.customer_id, limit, total, on_breach, reason, exposure.invoice_ids)
 
 
-def _setting(rule: Any, name: str, default: Any) -> Any:
-    value = getattr(rule, name, None) if rule is not None else None
-    return default if value is None else value
-
-
 class SuggestionTracker:
     """Payment-history counters per customer, fed invoice by invoice (the planner's single pass).
 
@@ -186,14 +183,15 @@ class SuggestionTracker:
     `decided` (paid, or open `late_days` or more after their due date), `on_time` (paid on or before
     the due date) and the worst lateness."""
 
-    def __init__(self, currency: str, today: date, rule: Any = None) -> None:
+    def __init__(self, currency: str, today: date, rule: LimitSuggestionRule | None = None) -> None:
+        rule = rule or LimitSuggestionRule()
         self.currency = currency
         self.today = today
-        self.lookback = int(_setting(rule, "lookback_days", 365))
-        self.raise_percent = Decimal(str(_setting(rule, "raise_percent", "20")))
-        self.lower_percent = Decimal(str(_setting(rule, "lower_percent", "30")))
-        self.on_time_ratio = Decimal(str(_setting(rule, "on_time_ratio", "0.9")))
-        self.late_days = int(_setting(rule, "late_days", 30))
+        self.lookback = rule.lookback_days
+        self.raise_percent = rule.raise_percent
+        self.lower_percent = rule.lower_percent
+        self.on_time_ratio = rule.on_time_ratio
+        self.late_days = rule.late_days
         self.since_ordinal = (today - timedelta(days=self.lookback)).toordinal()
         self.today_ordinal = today.toordinal()
         # customer id -> [decided, on_time, worst days late, worst invoice number]
@@ -291,10 +289,10 @@ def suggest_limit(
     customer: Customer,
     invoices: Iterable[Invoice],
     settlements: Mapping[str, Sequence[Settlement]],
-    settings: Any,
+    settings: CustomerSettings,
     today: date,
     *,
-    rule: Any = None,
+    rule: LimitSuggestionRule | None = None,
     currency: str | None = None,
 ) -> LimitSuggestion | None:
     """Suggest a limit for one customer from its payment history (None: the customer has no limit).
@@ -303,10 +301,10 @@ def suggest_limit(
     `credit.suggestion` (lookback_days, raise_percent, lower_percent, on_time_ratio, late_days);
     `currency` the company currency (default: the limit's). Only invoices of this customer in the
     company currency issued within the lookback window count."""
-    limit_value = getattr(settings, "credit_limit", None)
+    limit_value = settings.credit_limit
     if limit_value is None:
         return None
-    company_currency = currency or getattr(limit_value, "currency", None) or customer.currency or "EUR"
+    company_currency = currency or customer.currency or "EUR"
     current = as_limit(limit_value, company_currency)
     assert current is not None
     tracker = SuggestionTracker(current.currency, today, rule)

@@ -19,12 +19,14 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+
+from policies.config.ladder import Ladder, LadderStep
+from policies.config.values import BusinessDayRule
 
 REPEAT_SEPARATOR = "#"
 
-# adjust(day, rule) -> business day; rule is whatever the policy's step carries (next/previous/none)
-Adjuster = Callable[[date, Any], date]
+# adjust(day, rule) -> the business day the step's rule moves `day` to
+Adjuster = Callable[[date, BusinessDayRule], date]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +40,7 @@ class StepSpec:
     template: str | None
     min_amount: Decimal
     charges: tuple[str, ...]  # "interest" | "compensation" | "fee:<name>"
-    business_days: Any  # the rule handed to the calendar ("next" | "previous" | "none")
+    business_days: BusinessDayRule  # how the calendar moves a non-business day (next | previous | none)
     repeat_index: int = 0  # 0 for a base step, k >= 1 for the k-th repeat of the last step
     demand_days: int | None = None  # formal demand: days given to pay (shown in the notice)
 
@@ -50,29 +52,22 @@ class StepSpec:
         return f"D{self.offset_days:+d}"
 
 
-def _enum_value(value: Any) -> Any:
-    return getattr(value, "value", value)
-
-
-def step_from_config(step: Any, position: int) -> StepSpec:
-    """Normalise a config LadderStep (duck-typed: name, offset_days, channel, template, min_amount,
-    charge, business_days)."""
-    min_amount = getattr(step, "min_amount", None)
-    charges = tuple(str(_enum_value(item)) for item in (getattr(step, "charge", None) or ()))
+def step_from_config(step: LadderStep, position: int) -> StepSpec:
+    """Normalise a policy file's LadderStep."""
     return StepSpec(
-        name=str(step.name),
+        name=step.name,
         position=position,
-        offset_days=int(step.offset_days),
-        channel=str(_enum_value(step.channel)),
-        template=getattr(step, "template", None),
-        min_amount=Decimal(min_amount) if min_amount is not None else Decimal(0),
-        charges=charges,
-        business_days=getattr(step, "business_days", "none"),
-        demand_days=getattr(step, "demand_days", None),
+        offset_days=step.offset_days,
+        channel=step.channel,
+        template=step.template,
+        min_amount=step.min_amount,
+        charges=tuple(step.charge),
+        business_days=step.business_days,
+        demand_days=step.demand_days,
     )
 
 
-def _no_adjustment(day: date, rule: Any) -> date:
+def _no_adjustment(day: date, rule: BusinessDayRule) -> date:
     return day
 
 
@@ -108,20 +103,19 @@ class CompiledLadder:
             self.position_of if self.repeat_every_days else self._positions.get  # type: ignore[assignment]
         )
         self._schedules: dict[int, Schedule] = {}
-        self._adjusted: dict[tuple[int, Any], int] = {}
+        self._adjusted: dict[tuple[int, BusinessDayRule], int] = {}
         self._repeat_specs: dict[int, StepSpec] = {}
         self.has_charges = any(step.charges for step in self.steps)
         self.max_min_amount = max(step.min_amount for step in self.steps)  # filter only below this
 
     @classmethod
-    def from_config(cls, name: str, ladder: Any, adjust: Adjuster | None = None) -> CompiledLadder:
+    def from_config(cls, name: str, ladder: Ladder, adjust: Adjuster | None = None) -> CompiledLadder:
         steps = [step_from_config(step, index) for index, step in enumerate(ladder.steps)]
-        repeat = getattr(ladder, "repeat", None)
-        every = getattr(repeat, "every_days", None) if repeat is not None else None
+        every = ladder.repeat.every_days if ladder.repeat is not None else None
         return cls(name, steps, repeat_every_days=every, adjust=adjust)
 
     # -- dates -------------------------------------------------------------------------------
-    def adjusted(self, ordinal: int, rule: Any) -> int:
+    def adjusted(self, ordinal: int, rule: BusinessDayRule) -> int:
         cache_key = (ordinal, rule)
         cached = self._adjusted.get(cache_key)
         if cached is None:

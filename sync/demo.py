@@ -23,10 +23,11 @@ from connectors.oauth import run_authorization_flow
 from connectors.sandbox.generator import generate_company
 from connectors.sandbox.quickbooks import QuickBooksSandbox
 from connectors.sandbox.xero import XeroSandbox
+from connectors.tokens import Tokens
 from policies.model.actions import TaskStatus
 from sync.engine import run_sync
 from sync.reports import aging
-from sync.run_report import RunOptions
+from sync.run_report import ConnectionRun, RunOptions
 from sync.setup import example_policy_text
 from sync.workspace import Workspace
 
@@ -55,7 +56,7 @@ class DemoResult:
     directory: Path
     first_run: bool
     today: date
-    runs: list[Any] = field(default_factory=list)
+    runs: list[ConnectionRun] = field(default_factory=list)
     emails_in_outbox: int = 0
     tasks_open: int = 0
     breaches: list[dict[str, Any]] = field(default_factory=list)
@@ -96,7 +97,7 @@ class DemoResult:
         }
 
 
-def _authorize(sandbox: Any, ledger: str) -> Any:
+def _authorize(sandbox: QuickBooksSandbox | XeroSandbox, ledger: str) -> Tokens:
     """The real authorization-code flow; this function plays the user's browser."""
     def browser(url: str) -> None:
         # The sandbox consent page approves at once and redirects to our 127.0.0.1 listener.
@@ -116,7 +117,7 @@ def _authorize(sandbox: Any, ledger: str) -> Any:
     )
 
 
-def _config_text(qbo: Any, xero: Any) -> str:
+def _config_text(qbo: QuickBooksSandbox, xero: XeroSandbox) -> str:
     return f"""\
 # relance demo configuration (written by `relance demo`; base URLs change at every demo run)
 state: sqlite:///state.sqlite

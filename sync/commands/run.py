@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 
 from sync.commands.options import config_option, connection_option, echo_json, json_option, today_option
 from sync.daemon import Schedule, StopFlag, configure_json_logging, run_daemon
 from sync.engine import run_sync
-from sync.run_report import RunOptions, exit_code
+from sync.run_report import ConnectionRun, RunOptions, exit_code
 from sync.workspace import Workspace
 
 
-def _progress() -> Any:
+def _progress() -> tuple[Progress, Callable[[str, int, int], None]] | tuple[None, None]:
     """A rich progress bar on a TTY; nothing otherwise (logs and pipes stay clean)."""
     if not sys.stderr.isatty():
         return None, None
     progress = Progress(transient=True)
-    tasks: dict[str, Any] = {}
+    tasks: dict[str, TaskID] = {}
 
     def update(name: str, index: int, total: int) -> None:
         if name not in tasks:
@@ -32,7 +33,7 @@ def _progress() -> Any:
     return progress, update
 
 
-def print_runs(runs: list[Any], *, as_json: bool) -> None:
+def print_runs(runs: list[ConnectionRun], *, as_json: bool) -> None:
     if as_json:
         echo_json({"connections": [run.to_json() for run in runs]})
         return

@@ -22,7 +22,7 @@ def open_sandbox(
     customers: int,
     invoices: int,
     state_file: Path | None,
-) -> Any:
+) -> QuickBooksSandbox | XeroSandbox:
     """Construct (not start) the ledger's sandbox."""
     if ledger == "quickbooks":
         return QuickBooksSandbox(
@@ -31,7 +31,7 @@ def open_sandbox(
     return XeroSandbox(seed=seed, customers=customers, invoices=invoices, today=None, state_file=state_file)
 
 
-def describe_sandbox(ledger: str, sandbox: Any) -> list[str]:
+def describe_sandbox(ledger: str, sandbox: QuickBooksSandbox | XeroSandbox) -> list[str]:
     """What a user needs to point relance at the sandbox (sandbox credentials are not secrets)."""
     prefix = "RELANCE_QUICKBOOKS" if ledger == "quickbooks" else "RELANCE_XERO"
     lines = [
@@ -40,7 +40,7 @@ def describe_sandbox(ledger: str, sandbox: Any) -> list[str]:
         f"  client secret: {sandbox.client_secret}   (sandbox only)",
     ]
     exports = [f"export {prefix}_BASE_URL={sandbox.base_url}"]
-    if ledger == "quickbooks":
+    if isinstance(sandbox, QuickBooksSandbox):
         lines.append(f"  realm id:      {sandbox.realm_id}")
         discovery = getattr(sandbox, "discovery_url", None)
         if discovery:
