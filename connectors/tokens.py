@@ -10,8 +10,6 @@ exception message.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -22,6 +20,7 @@ from typing import Any
 from filelock import FileLock
 
 from connectors.base import AuthError, ConnectionSetupError
+from connectors.files import write_atomic
 from connectors.secrets import SecretBox
 
 
@@ -100,32 +99,6 @@ class Tokens:
         )
 
 
-def write_private_atomic(path: Path, text: str) -> None:
-    """Temp file in the same directory (mode 0600), fsync, os.replace, fsync the directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
 class TokenStore:
     """`tokens.enc.json`: {"version": 1, "connections": {name: {"tokens": <fernet>, "client_secret":
     <fernet>}}}. Connection names are in clear; every value is encrypted."""
@@ -166,7 +139,7 @@ class TokenStore:
                     data["connections"].pop(connection, None)
             else:
                 entry[key] = self.box.encrypt(value)
-            write_private_atomic(self.path, json.dumps(data, indent=1, sort_keys=True))
+            write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True))
 
     def _get(self, connection: str, key: str) -> str | None:
         entry = self._read()["connections"].get(connection) or {}
@@ -190,7 +163,7 @@ class TokenStore:
         with self._thread_lock, self._lock:
             data = self._read()
             if data["connections"].pop(connection, None) is not None:
-                write_private_atomic(self.path, json.dumps(data, indent=1, sort_keys=True))
+                write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True))
 
     def names(self) -> list[str]:
         return sorted(self._read()["connections"])

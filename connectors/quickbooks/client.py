@@ -14,28 +14,26 @@ blindly: an ambiguous failure is UNCERTAIN and the verifier reads EmailStatus/De
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import requests
 from quickbooks import QuickBooks  # python-quickbooks: this module loads only when a connector opens
 
-from connectors.base import AccessTokens, AuthError, Clock, ConnectorError, read_clock
-from connectors.limits import TenantLimiter, limiter_for
+from connectors.base import AccessTokens, AuthError, ConnectorError
+from connectors.client import RETRY_BASE_WAIT as RETRY_BASE_WAIT  # the plugin's default
+from connectors.client import CallSettings, LedgerClient
 from connectors.quickbooks import mapping
 from connectors.quickbooks.errors import error_from_exception, error_from_response
 from connectors.quickbooks.identity import NAME
-from connectors.retry import CONNECTION_ERRORS, call_with_retries
+from connectors.retry import CONNECTION_ERRORS
 
 LEDGER = NAME
 PAGE_SIZE = 1000  # QBO's MAXRESULTS ceiling
 BATCH_SIZE = 30  # QBO's BatchItemRequest ceiling
 MINOR_VERSION = 75
-RETRY_BASE_WAIT = 0.5  # seconds, first wait of the exponential backoff
 
 T = TypeVar("T")
 Row = dict[str, Any]  # one QBO object as JSON
@@ -98,7 +96,7 @@ def quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-class QuickBooksClient:
+class QuickBooksClient(LedgerClient):
     """One realm's SDK client, HTTP session, limiter, retries and token handling."""
 
     def __init__(
@@ -109,44 +107,22 @@ class QuickBooksClient:
         realm_id: str,
         tokens: AccessTokens,
         minor_version: int = MINOR_VERSION,
-        clock: Clock | None = None,
-        limiter: TenantLimiter | None = None,
-        retry_sleep: Callable[[float], None] = time.sleep,
-        retry_base_wait: float = RETRY_BASE_WAIT,
-        max_attempts: int = 6,
-        timeout: tuple[float, float] = (10.0, 120.0),
+        **calls: Unpack[CallSettings],
     ) -> None:
-        self.name = name
-        self.base_url = base_url.rstrip("/")
         self.realm_id = str(realm_id)
-        self.tokens = tokens
+        super().__init__(
+            ledger=LEDGER, name=name, base_url=base_url, account_id=self.realm_id, tokens=tokens, **calls
+        )
         self.minor_version = minor_version
-        self.clock = clock
-        self.limiter = limiter or limiter_for(LEDGER, self.realm_id)
-        self.retry_sleep = retry_sleep
-        self.retry_base_wait = retry_base_wait
-        self.max_attempts = max_attempts
-        self.timeout = timeout
         self.http = requests.Session()
-        self.calls = 0  # HTTP requests answered (any status), for benchmarks and tests
-        # The server's clock (QBO stamps answers with `time`) at the first answer since
-        # start_pull(): pull cursors are on the ledger's clock.
-        self.pull_started_at: datetime | None = None
-        self._local = threading.local()
         sdk = _RelanceQuickBooks(company_id=self.realm_id, minorversion=minor_version, use_decimal=True)
         sdk.api_url_v3 = self.base_url
         sdk.sandbox = False
         sdk.relance = self
         self._sdk = sdk
 
-    def now(self) -> datetime:
-        return read_clock(self.clock)
-
     def describe(self) -> str:
         return getattr(self._local, "call", "") or "QuickBooks call"
-
-    def start_pull(self) -> None:
-        self.pull_started_at = None
 
     def note_time(self, response: requests.Response) -> None:
         """QBO stamps answers with a `time` field: the server's clock, used for cursors."""
@@ -193,15 +169,7 @@ class QuickBooksClient:
                 except Exception as error:
                     raise error_from_exception(error, connection=self.name, call=describe) from None
 
-        return call_with_retries(
-            once,
-            idempotent=idempotent,
-            describe=describe,
-            connection=self.name,
-            max_attempts=self.max_attempts,
-            base_wait=self.retry_base_wait,
-            sleep=self.retry_sleep,
-        )
+        return self.with_retries(once, idempotent=idempotent, describe=describe)
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/company/{self.realm_id}/{path}"

@@ -6,28 +6,19 @@ One object per connection, made of four parts with one purpose each:
 - writes.py (+ items.py, keys.py): fee lines, fee invoices, notes, credit memos, invoice send,
   batched under requestids, each carrying its action key;
 - verify.py: whether a write took effect, after an unknown outcome.
+The Connector protocol's calls go to them as for every ledger (connectors/connector.py).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import date, datetime
-from typing import Any
+from datetime import date
+from typing import Any, Unpack
 
-from connectors.base import (
-    AccessTokens,
-    Capabilities,
-    Clock,
-    ConnectorError,
-    Cursor,
-    Verification,
-    WriteRequest,
-    WriteResult,
-)
-from connectors.limits import TenantLimiter
-from connectors.quickbooks.client import BATCH_SIZE, LEDGER, MINOR_VERSION, RETRY_BASE_WAIT, QuickBooksClient
+from connectors.base import AccessTokens, Capabilities, ConnectorError, Cursor
+from connectors.client import CallSettings
+from connectors.connector import LedgerConnector
+from connectors.quickbooks.client import BATCH_SIZE, LEDGER, MINOR_VERSION, QuickBooksClient
 from connectors.quickbooks.items import FeeItem
 from connectors.quickbooks.pull import QuickBooksPull
 from connectors.quickbooks.verify import QuickBooksVerifier
@@ -35,7 +26,9 @@ from connectors.quickbooks.writes import QuickBooksWriter
 from connectors.streams import PageStream
 
 
-class QuickBooksConnector:
+class QuickBooksConnector(LedgerConnector):
+    """One QBO realm; `calls`: clock, limiter, retries and timeout (connectors.client.CallSettings)."""
+
     ledger = LEDGER
     capabilities = Capabilities(
         fee_line_on_invoice=True,
@@ -46,6 +39,10 @@ class QuickBooksConnector:
         credit_notes=True,
         write_batch_size=BATCH_SIZE,
     )
+    client: QuickBooksClient
+    puller: QuickBooksPull
+    writer: QuickBooksWriter
+    verifier: QuickBooksVerifier
 
     def __init__(
         self,
@@ -58,12 +55,7 @@ class QuickBooksConnector:
         history_months: int = 24,
         fee_mode: str = "line",
         fee_item_name: str = "Late fee",
-        clock: Clock | None = None,
-        limiter: TenantLimiter | None = None,
-        retry_sleep: Callable[[float], None] = time.sleep,
-        retry_base_wait: float = RETRY_BASE_WAIT,
-        max_attempts: int = 6,
-        timeout: tuple[float, float] = (10.0, 120.0),
+        **calls: Unpack[CallSettings],
     ) -> None:
         if fee_mode not in ("line", "invoice"):
             raise ConnectorError(
@@ -75,12 +67,7 @@ class QuickBooksConnector:
             realm_id=realm_id,
             tokens=tokens,
             minor_version=minor_version,
-            clock=clock,
-            limiter=limiter,
-            retry_sleep=retry_sleep,
-            retry_base_wait=retry_base_wait,
-            max_attempts=max_attempts,
-            timeout=timeout,
+            **calls,
         )
         self.name = name
         self.realm_id = self.client.realm_id
@@ -95,18 +82,10 @@ class QuickBooksConnector:
     # ------------------------------------------------------------ the Connector protocol
 
     def pull(self, cursor: Cursor | None, *, history_from: date | None = None) -> PageStream:
+        """history_from None: `history_months` before the client's today."""
         return self.puller.pull(cursor, history_from=history_from)
 
-    def write(self, requests: Sequence[WriteRequest]) -> list[WriteResult]:
-        return self.writer.write(requests)
-
-    def verify(self, request: WriteRequest, *, since: datetime) -> Verification:
-        return self.verifier.verify(request, since=since)
-
-    def close(self) -> None:
-        self.client.close()
-
-    # ------------------------------------------------------------ reads and knobs on the client
+    # ------------------------------------------------------------ reads on the client
 
     def query(self, select: str, describe: str | None = None) -> dict[str, Any]:
         return self.client.query(select, describe)
@@ -114,33 +93,3 @@ class QuickBooksConnector:
     def fee_item_ref(self) -> dict[str, str]:
         """ItemRef of the fee Item (found, else created once); cached. Raises ConnectorError."""
         return self.fee_item.ref()
-
-    @property
-    def tokens(self) -> AccessTokens:
-        return self.client.tokens
-
-    @property
-    def limiter(self) -> TenantLimiter:
-        return self.client.limiter
-
-    @property
-    def calls(self) -> int:
-        """HTTP requests answered (any status), for benchmarks and tests."""
-        return self.client.calls
-
-    # Tests shorten the backoff, or move the clock, of an open connector.
-    @property
-    def _retry_base_wait(self) -> float:
-        return self.client.retry_base_wait
-
-    @_retry_base_wait.setter
-    def _retry_base_wait(self, seconds: float) -> None:
-        self.client.retry_base_wait = seconds
-
-    @property
-    def _clock(self) -> Clock | None:
-        return self.client.clock
-
-    @_clock.setter
-    def _clock(self, clock: Clock | None) -> None:
-        self.client.clock = clock

@@ -8,6 +8,8 @@ The framework is split by purpose; this module is the server and re-exports the 
 - oauth: OAuthAuthority (rotating refresh tokens) and its routes;
 - effects: Effect, EffectLog and ReplayStore (exactly-once bookkeeping);
 - paging: RowCache (list rows computed once per state version).
+The half of a ledger sandbox both ledgers share (its parts, start/stop, state file) is
+`connectors.sandbox.lifecycle.SandboxLifecycle`, built on this server.
 Ledger sandboxes (connectors/sandbox/quickbooks/, connectors/sandbox/xero/) supply routes and
 ledger-specific fault bodies; everything generic lives here so both behave the same way.
 
@@ -19,11 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import socket
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -32,11 +32,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from requests.structures import CaseInsensitiveDict
 
+from connectors.files import write_atomic
 from connectors.sandbox.clock import SandboxClock
 from connectors.sandbox.effects import Effect, EffectKind, EffectLog, ReplayStore
 from connectors.sandbox.faults import (
@@ -84,7 +85,6 @@ __all__ = [
     "RowCache",
     "SandboxClock",
     "SandboxControl",
-    "SandboxLifecycle",
     "SandboxRequest",
     "SandboxResponse",
     "SandboxServer",
@@ -382,41 +382,6 @@ class SandboxServer:
 # ---------------------------------------------------------------- control protocol
 
 
-class SandboxLifecycle:
-    """Start/stop, URLs and token grants shared by the ledger sandboxes (they set `self.server`
-    and `self.authority`, and name the scope a grant carries)."""
-
-    server: SandboxServer
-    authority: OAuthAuthority
-    grant_scope: ClassVar[str] = ""
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self.server.start(host, port)
-        return self.base_url
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def root_url(self) -> str:
-        return self.server.url
-
-    @property
-    def base_url(self) -> str:  # the API root the SDK appends resource paths to
-        raise NotImplementedError
-
-    def grant(self) -> dict[str, Any]:
-        """A token pair without the consent step (tests, benchmarks)."""
-        return self.authority.grant(self.grant_scope)
-
-
 @runtime_checkable
 class SandboxControl(Protocol):
     """What both ledger sandboxes expose to e2e tests and benchmarks."""
@@ -441,19 +406,8 @@ class SandboxControl(Protocol):
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Persist sandbox state: temp file in the same directory, fsync, rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(json_dumps(data))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Persist sandbox state as JSON, atomically (connectors.files.write_atomic)."""
+    write_atomic(Path(path), json_dumps(data))
 
 
 def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -13,22 +13,18 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Callable
-from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
-from connectors.base import AccessTokens, AuthError, Clock, ConnectorError, DayLimitReached, read_clock
-from connectors.limits import TenantLimiter, limiter_for
-from connectors.retry import call_with_retries
+from connectors.base import AccessTokens, AuthError, ConnectorError, DayLimitReached
+from connectors.client import RETRY_BASE_WAIT as RETRY_BASE_WAIT  # the plugin's default
+from connectors.client import CallSettings, LedgerClient
 from connectors.xero.errors import response_headers, translate_exception
 from connectors.xero.identity import NAME
 
 LEDGER = NAME
 PAGE_SIZE = 1000
-RETRY_BASE_WAIT = 0.5  # seconds, first wait of the exponential backoff
 
 # An SDK call made with the client's options: (raw urllib3 response or None, status, headers).
 Invoke = Callable[[], Any]
@@ -57,22 +53,11 @@ class Response:
             ) from None
 
 
-class XeroClient:
+class XeroClient(LedgerClient):
     """One tenant's AccountingApi, limiter, retries and token handling."""
 
     def __init__(
-        self,
-        *,
-        name: str,
-        base_url: str,
-        tenant_id: str,
-        tokens: AccessTokens,
-        clock: Clock | None = None,
-        limiter: TenantLimiter | None = None,
-        retry_sleep: Callable[[float], None] = time.sleep,
-        retry_base_wait: float = RETRY_BASE_WAIT,
-        max_attempts: int = 6,
-        timeout: tuple[float, float] = (10.0, 120.0),
+        self, *, name: str, base_url: str, tenant_id: str, tokens: AccessTokens, **calls: Unpack[CallSettings]
     ) -> None:
         # Lazy: xero-python is heavy, and the plugin registry must not import it.
         from xero_python.accounting import AccountingApi
@@ -80,20 +65,11 @@ class XeroClient:
         from xero_python.api_client.configuration import Configuration
         from xero_python.api_client.oauth2 import OAuth2Token
 
-        self.name = name
-        self.base_url = base_url.rstrip("/")
+        super().__init__(
+            ledger=LEDGER, name=name, base_url=base_url, account_id=tenant_id, tokens=tokens, **calls
+        )
         self.tenant_id = tenant_id
-        self.tokens = tokens
-        self.clock = clock
-        self.limiter = limiter or limiter_for(LEDGER, tenant_id)
-        self.retry_sleep = retry_sleep
-        self.retry_base_wait = retry_base_wait
-        self.max_attempts = max_attempts
-        self.timeout = timeout
-        self.calls = 0  # HTTP requests answered (any status), for benchmarks and tests
-        # Xero's clock (DateTimeUTC of the first page since start_pull()): pull cursors are on it.
-        self.pull_started_at: datetime | None = None
-        self._local = threading.local()
+        # pull_started_at: the DateTimeUTC of the first page since start_pull() (XeroPull sets it).
         configuration = Configuration()
         # Configuration() copies a process-wide default: set the token holder on our copy only.
         configuration.oauth2_token = OAuth2Token()
@@ -103,12 +79,6 @@ class XeroClient:
             oauth2_token_saver=lambda _token: None,  # refreshes go through our TokenProvider
         )
         self.api = AccountingApi(self._client, base_url=self.base_url)
-
-    def now(self) -> datetime:
-        return read_clock(self.clock)
-
-    def start_pull(self) -> None:
-        self.pull_started_at = None
 
     def options(self) -> dict[str, Any]:
         """Keyword arguments of every SDK call: the raw answer, our timeout."""
@@ -158,15 +128,7 @@ class XeroClient:
                 return self._send(call, invoke)
 
         try:
-            return call_with_retries(
-                attempt,
-                idempotent=idempotent,
-                describe=call,
-                connection=self.name,
-                max_attempts=self.max_attempts,
-                base_wait=self.retry_base_wait,
-                sleep=self.retry_sleep,
-            )
+            return self.with_retries(attempt, idempotent=idempotent, describe=call)
         except DayLimitReached as error:
             if error.connection == self.name:
                 raise

@@ -6,26 +6,17 @@ One object per connection, made of parts with one purpose each:
 - writes.py, credit_notes.py (+ keys.py): fee invoices, emails, history notes, credit notes and
   their allocations, under Idempotency-Keys;
 - verify.py: whether a write took effect, after an unknown outcome.
+The Connector protocol's calls go to them as for every ledger (connectors/connector.py).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from typing import Unpack
 
-from connectors.base import (
-    AccessTokens,
-    Capabilities,
-    Clock,
-    Cursor,
-    Verification,
-    WriteRequest,
-    WriteResult,
-)
-from connectors.limits import TenantLimiter
-from connectors.streams import PageStream
-from connectors.xero.client import LEDGER, PAGE_SIZE, RETRY_BASE_WAIT, XeroClient
+from connectors.base import AccessTokens, Capabilities
+from connectors.client import CallSettings
+from connectors.connector import LedgerConnector
+from connectors.xero.client import LEDGER, PAGE_SIZE, XeroClient
 from connectors.xero.credit_notes import XeroCreditNotes
 from connectors.xero.pull import XeroPull
 from connectors.xero.verify import XeroVerifier
@@ -34,7 +25,9 @@ from connectors.xero.writes import XeroWriter
 SALES_ACCOUNT_CODE = "200"
 
 
-class XeroConnector:
+class XeroConnector(LedgerConnector):
+    """One Xero tenant; `calls`: clock, limiter, retries and timeout (connectors.client.CallSettings)."""
+
     ledger = LEDGER
     capabilities = Capabilities(
         fee_line_on_invoice=False,  # lines of an approved invoice cannot be changed safely
@@ -45,6 +38,10 @@ class XeroConnector:
         credit_notes=True,
         write_batch_size=50,
     )
+    client: XeroClient
+    puller: XeroPull
+    writer: XeroWriter
+    verifier: XeroVerifier
 
     def __init__(
         self,
@@ -54,27 +51,11 @@ class XeroConnector:
         tenant_id: str,
         tokens: AccessTokens,
         history_months: int = 24,
-        clock: Clock | None = None,
         page_size: int = PAGE_SIZE,
         account_code: str = SALES_ACCOUNT_CODE,
-        limiter: TenantLimiter | None = None,
-        retry_sleep: Callable[[float], None] = time.sleep,
-        retry_base_wait: float = RETRY_BASE_WAIT,
-        max_attempts: int = 6,
-        timeout: tuple[float, float] = (10.0, 120.0),
+        **calls: Unpack[CallSettings],
     ) -> None:
-        self.client = XeroClient(
-            name=name,
-            base_url=base_url,
-            tenant_id=tenant_id,
-            tokens=tokens,
-            clock=clock,
-            limiter=limiter,
-            retry_sleep=retry_sleep,
-            retry_base_wait=retry_base_wait,
-            max_attempts=max_attempts,
-            timeout=timeout,
-        )
+        self.client = XeroClient(name=name, base_url=base_url, tenant_id=tenant_id, tokens=tokens, **calls)
         self.name = name
         self.tenant_id = tenant_id
         self.history_months = history_months
@@ -87,44 +68,6 @@ class XeroConnector:
             batch_size=self.capabilities.write_batch_size,
         )
         self.verifier = XeroVerifier(self.client)
-
-    # ------------------------------------------------------------ the Connector protocol
-
-    def pull(self, cursor: Cursor | None, *, history_from: date) -> PageStream:
-        return self.puller.pull(cursor, history_from=history_from)
-
-    def write(self, requests: Sequence[WriteRequest]) -> list[WriteResult]:
-        return self.writer.write(requests)
-
-    def verify(self, request: WriteRequest, *, since: datetime) -> Verification:
-        return self.verifier.verify(request, since=since)
-
-    def close(self) -> None:
-        self.client.close()
-
-    # ------------------------------------------------------------ state on the client
-
-    @property
-    def tokens(self) -> AccessTokens:
-        return self.client.tokens
-
-    @property
-    def limiter(self) -> TenantLimiter:
-        return self.client.limiter
-
-    @property
-    def calls(self) -> int:
-        """HTTP requests answered (any status), for benchmarks and tests."""
-        return self.client.calls
-
-    # Tests shorten the backoff of an open connector.
-    @property
-    def _retry_base_wait(self) -> float:
-        return self.client.retry_base_wait
-
-    @_retry_base_wait.setter
-    def _retry_base_wait(self, seconds: float) -> None:
-        self.client.retry_base_wait = seconds
 
     def __repr__(self) -> str:
         base_url = self.client.base_url

@@ -11,6 +11,7 @@ from typing import Any
 
 from connectors.base import CreditNoteRequest, RejectedByLedger, WriteResult, WriteStatus
 from connectors.xero import mapping
+from connectors.xero.batch import counted, put_batch
 from connectors.xero.client import XeroClient
 from connectors.xero.errors import guarded, item_messages
 from connectors.xero.keys import batch_key, credit_note_reference
@@ -73,22 +74,8 @@ class XeroCreditNotes:
             for r in missing
         ]
         key = batch_key([r.key for r in missing]) + "-create"
-        call = f"PUT CreditNotes ({len(missing)} credit note{'s' if len(missing) > 1 else ''})"
-
-        def send() -> WriteResult:
-            body = client.json(
-                call,
-                lambda: client.api.create_credit_notes(
-                    client.tenant_id,
-                    CreditNotes(credit_notes=models),
-                    summarize_errors=False,
-                    idempotency_key=key,
-                    **client.options(),
-                ),
-            )
-            return WriteResult(key, WriteStatus.DONE, detail={"body": body})
-
-        batch = guarded(key, send)
+        call = f"PUT CreditNotes ({counted(len(missing), 'credit note')})"
+        batch = put_batch(client, call, key, client.api.create_credit_notes, CreditNotes(credit_notes=models))
         if batch.status is not WriteStatus.DONE:
             return {}, {r.key: WriteResult(r.key, batch.status, error=batch.error) for r in missing}
         answered = batch.detail["body"].get("CreditNotes") or []
@@ -113,7 +100,7 @@ class XeroCreditNotes:
     def _existing(self, requests: Sequence[CreditNoteRequest]) -> WriteResult:
         """The live credit notes carrying these requests' references (one GET), by request key."""
         client = self.client
-        call = f"GET CreditNotes (existing, {len(requests)} reference{'s' if len(requests) > 1 else ''})"
+        call = f"GET CreditNotes (existing, {counted(len(requests), 'reference')})"
         by_reference = {credit_note_reference(r.key): r.key for r in requests}
         where = " OR ".join(f'Reference=="{reference}"' for reference in by_reference)
         body = client.json(

@@ -361,6 +361,21 @@ def embedded_credit_note_ids(raw_invoices: Iterable[Any]) -> set[str]:
 
 
 # ---------------------------------------------------------------- write models (xero-python)
+# Each builder imports xero-python when called (lazy: it is heavy, and the registry must not load it).
+
+
+def fee_line_model(description: str, amount: Decimal, account_code: str) -> Any:
+    """One line of a fee invoice or credit note: quantity 1, its description after the relance
+    fee marker."""
+    from xero_python.accounting import LineItem
+
+    return LineItem(
+        description=f"{FEE_MARKER} {description}".strip(),
+        quantity=Decimal(1),
+        unit_amount=amount,
+        line_amount=amount,
+        account_code=account_code,
+    )
 
 
 def fee_invoice_model(
@@ -374,23 +389,13 @@ def fee_invoice_model(
     account_code: str,
 ) -> Any:
     """An AUTHORISED ACCREC invoice for fees; line descriptions carry the relance fee marker."""
-    from xero_python.accounting import Contact, CurrencyCode, LineAmountTypes, LineItem
+    from xero_python.accounting import Contact, CurrencyCode, LineAmountTypes
     from xero_python.accounting import Invoice as XeroInvoice
 
-    items = [
-        LineItem(
-            description=f"{FEE_MARKER} {description}".strip(),
-            quantity=Decimal(1),
-            unit_amount=amount,
-            line_amount=amount,
-            account_code=account_code,
-        )
-        for description, amount in lines
-    ]
     return XeroInvoice(
         type="ACCREC",
         contact=Contact(contact_id=contact_id),
-        line_items=items,
+        line_items=[fee_line_model(description, amount, account_code) for description, amount in lines],
         date=issue_date,
         due_date=due_date,
         line_amount_types=LineAmountTypes.NOTAX,
@@ -410,7 +415,7 @@ def credit_note_model(
     issue_date: date,
     account_code: str,
 ) -> Any:
-    from xero_python.accounting import Contact, CurrencyCode, LineAmountTypes, LineItem
+    from xero_python.accounting import Contact, CurrencyCode, LineAmountTypes
     from xero_python.accounting import CreditNote as XeroCreditNote
 
     return XeroCreditNote(
@@ -418,15 +423,7 @@ def credit_note_model(
         contact=Contact(contact_id=contact_id),
         date=issue_date,
         line_amount_types=LineAmountTypes.NOTAX,
-        line_items=[
-            LineItem(
-                description=f"{FEE_MARKER} {description}".strip(),
-                quantity=Decimal(1),
-                unit_amount=amount,
-                line_amount=amount,
-                account_code=account_code,
-            )
-        ],
+        line_items=[fee_line_model(description, amount, account_code)],
         reference=reference,
         currency_code=CurrencyCode(currency.upper()),
         status="AUTHORISED",

@@ -19,6 +19,7 @@ from connectors.base import (
     WriteStatus,
 )
 from connectors.xero import mapping
+from connectors.xero.batch import counted, put_batch
 from connectors.xero.client import XeroClient
 from connectors.xero.credit_notes import XeroCreditNotes
 from connectors.xero.errors import guarded, item_messages
@@ -93,22 +94,8 @@ class XeroWriter:
             for r in requests
         ]
         key = batch_key([r.key for r in requests])
-        call = f"PUT Invoices ({len(requests)} fee invoice{'s' if len(requests) > 1 else ''})"
-
-        def send() -> WriteResult:
-            body = client.json(
-                call,
-                lambda: client.api.create_invoices(
-                    client.tenant_id,
-                    Invoices(invoices=models),
-                    summarize_errors=False,
-                    idempotency_key=key,
-                    **client.options(),
-                ),
-            )
-            return WriteResult(key, WriteStatus.DONE, detail={"body": body})
-
-        batch = guarded(key, send)
+        call = f"PUT Invoices ({counted(len(requests), 'fee invoice')})"
+        batch = put_batch(client, call, key, client.api.create_invoices, Invoices(invoices=models))
         if batch.status is not WriteStatus.DONE:
             return [WriteResult(r.key, batch.status, error=batch.error) for r in requests]
         created = batch.detail["body"].get("Invoices") or []

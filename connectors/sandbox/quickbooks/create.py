@@ -111,12 +111,17 @@ class QboCreator:
                 element="Line.SalesItemLineDetail.ItemRef",
             )
 
-    def item(self, body: JsonObject) -> QboRecord:
-        name = str(body.get("Name") or "").strip()
+    def _unique_name(self, entity: str, field: str, body: JsonObject) -> str:
+        """The body's `field` (stripped), which QBO requires and no other `entity` may have."""
+        name = str(body.get(field) or "").strip()
         if not name:
-            raise QboFault("2020", "Required param missing", "Name is required", element="Name")
-        if any(i.get("Name") == name for i in self.state.entities["Item"].values()):
+            raise QboFault("2020", "Required param missing", f"{field} is required", element=field)
+        if any(record.get(field) == name for record in self.state.entities[entity].values()):
             raise QboFault("6240", "Duplicate Name Exists Error", "The name supplied already exists. : null")
+        return name
+
+    def item(self, body: JsonObject) -> QboRecord:
+        name = self._unique_name("Item", "Name", body)
         item_type = str(body.get("Type") or "Service")
         if item_type not in ITEM_TYPES:
             raise QboFault(
@@ -157,11 +162,7 @@ class QboCreator:
         return record
 
     def customer(self, body: JsonObject) -> QboRecord:
-        name = str(body.get("DisplayName") or "").strip()
-        if not name:
-            raise QboFault("2020", "Required param missing", "DisplayName is required", element="DisplayName")
-        if any(c.get("DisplayName") == name for c in self.state.entities["Customer"].values()):
-            raise QboFault("6240", "Duplicate Name Exists Error", "The name supplied already exists. : null")
+        name = self._unique_name("Customer", "DisplayName", body)
         record = {**body, **self._base_record("Customer")}
         record.setdefault("Active", True)
         record.setdefault(

@@ -18,7 +18,7 @@ from connectors.sandbox.effects import Effect, EffectLog, ReplayStore
 from connectors.sandbox.generator import GeneratedCompany
 from connectors.sandbox.messages import JsonObject, json_dumps
 from connectors.sandbox.quickbooks.errors import QboFault, not_found
-from policies.model.ledger import InvoiceStatus, LedgerSnapshot
+from policies.model.ledger import CreditNote, InvoiceStatus, LedgerSnapshot, Payment
 
 DEFAULT_REALM_ID = "9130350000000000"
 ENTITY_NAMES = ("Customer", "Invoice", "Payment", "CreditMemo", "Attachable", "Item", "Account")
@@ -168,22 +168,20 @@ class QboState:
             names[customer.id] = customer.name
             emails[customer.id] = customer.emails[0] if customer.emails else None
         linked: dict[str, list[dict[str, str]]] = {}
+
+        def settle(entity: str, settlement: Payment | CreditNote, record: QboRecord) -> None:
+            """Store a payment or credit memo and link it to the invoices it is allocated to."""
+            record["MetaData"] = mapping._meta(clamp(settlement.updated_at))
+            self.entities[entity][settlement.id] = record
+            for allocation in settlement.allocations:
+                linked.setdefault(allocation.invoice_id, []).append(
+                    {"TxnId": settlement.id, "TxnType": entity}
+                )
+
         for payment in company.payments:
-            record = mapping.payment_to_qbo(payment, names.get(payment.customer_id, ""))
-            record["MetaData"] = mapping._meta(clamp(payment.updated_at))
-            self.entities["Payment"][payment.id] = record
-            for allocation in payment.allocations:
-                linked.setdefault(allocation.invoice_id, []).append(
-                    {"TxnId": payment.id, "TxnType": "Payment"}
-                )
+            settle("Payment", payment, mapping.payment_to_qbo(payment, names.get(payment.customer_id, "")))
         for note in company.credit_notes:
-            record = mapping.credit_memo_to_qbo(note, names.get(note.customer_id, ""))
-            record["MetaData"] = mapping._meta(clamp(note.updated_at))
-            self.entities["CreditMemo"][note.id] = record
-            for allocation in note.allocations:
-                linked.setdefault(allocation.invoice_id, []).append(
-                    {"TxnId": note.id, "TxnType": "CreditMemo"}
-                )
+            settle("CreditMemo", note, mapping.credit_memo_to_qbo(note, names.get(note.customer_id, "")))
         for invoice in company.invoices:
             if invoice.status is InvoiceStatus.DRAFT:
                 continue

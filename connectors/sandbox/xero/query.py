@@ -252,6 +252,22 @@ _CREDIT_NOTE_FIELDS: dict[str, Callable[[XCreditNote], FieldValue]] = {
 }
 
 
+Reader = TypeVar("Reader")  # how one entity's field table reads a field
+
+
+def _getter(fields: dict[str, Reader], entity: str, read: Callable[[Reader], FieldValue]) -> FieldGetter:
+    """A row's FieldGetter: `fields` names the entity's fields (lower case), `read` applies one
+    of its readers to the row."""
+
+    def get(name: str) -> FieldValue:
+        reader = fields.get(name.lower())
+        if reader is None:
+            raise WhereError(f"unsupported field {name} for {entity}")
+        return read(reader)
+
+    return get
+
+
 @dataclass(frozen=True, slots=True)
 class ListFilter:
     """What a list request asks for, besides its page and entity-specific filters."""
@@ -276,47 +292,19 @@ class XeroQuery:
 
     def invoice_field(self, xi: XInvoice) -> FieldGetter:
         state = self.state
-
-        def get(name: str) -> FieldValue:
-            read = _INVOICE_FIELDS.get(name.lower())
-            if read is None:
-                raise WhereError(f"unsupported field {name} for Invoices")
-            return read(state, xi)
-
-        return get
+        return _getter(_INVOICE_FIELDS, "Invoices", lambda read: read(state, xi))
 
     def payment_field(self, xp: XPayment) -> FieldGetter:
         invoices = self.state.invoices
-
-        def get(name: str) -> FieldValue:
-            key = name.lower()
-            xi = invoices[xp.invoice_id]
-            read = _PAYMENT_FIELDS.get(key)
-            if read is None:
-                raise WhereError(f"unsupported field {name} for Payments")
-            return read(xp, xi)
-
-        return get
+        return _getter(_PAYMENT_FIELDS, "Payments", lambda read: read(xp, invoices[xp.invoice_id]))
 
     @staticmethod
     def contact_field(contact: XContact) -> FieldGetter:
-        def get(name: str) -> FieldValue:
-            read = _CONTACT_FIELDS.get(name.lower())
-            if read is None:
-                raise WhereError(f"unsupported field {name} for Contacts")
-            return read(contact)
-
-        return get
+        return _getter(_CONTACT_FIELDS, "Contacts", lambda read: read(contact))
 
     @staticmethod
     def credit_note_field(xc: XCreditNote) -> FieldGetter:
-        def get(name: str) -> FieldValue:
-            read = _CREDIT_NOTE_FIELDS.get(name.lower())
-            if read is None:
-                raise WhereError(f"unsupported field {name} for CreditNotes")
-            return read(xc)
-
-        return get
+        return _getter(_CREDIT_NOTE_FIELDS, "CreditNotes", lambda read: read(xc))
 
     # -- list requests (`key`: the request's shape, paging aside)
 

@@ -151,17 +151,11 @@ class XeroRenderer:
             "Account": dict(SALES_ACCOUNT | BANK_ACCOUNT),
             "Invoice": {
                 "Type": xi.type,
-                "InvoiceID": xi.id,
-                "InvoiceNumber": xi.number,
-                "Contact": self.contact_ref(xi.contact_id),
-                "CurrencyCode": xi.currency,
-                "Payments": [],
-                "CreditNotes": [],
-                "Prepayments": [],
-                "Overpayments": [],
-                "HasErrors": False,
-                "IsDiscounted": False,
-                "LineItems": [],
+                **_invoice_stub(
+                    xi.id,
+                    xi.number,
+                    {"Contact": self.contact_ref(xi.contact_id), "CurrencyCode": xi.currency},
+                ),
             },
             "HasValidationErrors": False,
         }
@@ -230,11 +224,13 @@ class XeroRenderer:
         }
 
 
-def _invoice_stub(invoice_id: str, number: str) -> JsonObject:
-    """An invoice as allocations name it: id, number and the empty collections the SDK wants."""
+def _invoice_stub(invoice_id: str, number: str, details: JsonObject | None = None) -> JsonObject:
+    """An invoice as allocations and payments name it: id, number, any `details` (a payment's:
+    contact and currency) and the empty collections the SDK wants."""
     return {
         "InvoiceID": invoice_id,
         "InvoiceNumber": number,
+        **(details or {}),
         "Payments": [],
         "CreditNotes": [],
         "Prepayments": [],

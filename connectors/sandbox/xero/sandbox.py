@@ -3,24 +3,13 @@ query, render, writes, limits, routes) and driven by tests and benchmarks (Sandb
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from connectors.sandbox.effects import Effect
 from connectors.sandbox.faults import Faults
-from connectors.sandbox.generator import GeneratedCompany, generate_company
-from connectors.sandbox.server import (
-    OAuthAuthority,
-    RequestLog,
-    SandboxClock,
-    SandboxLifecycle,
-    SandboxServer,
-    write_json_atomic,
-)
+from connectors.sandbox.lifecycle import SandboxLifecycle
 from connectors.sandbox.xero.limits import XeroLimits
 from connectors.sandbox.xero.query import XeroQuery
 from connectors.sandbox.xero.records import XContact, XCreditNote, XHistory, XInvoice, XPayment
@@ -28,14 +17,16 @@ from connectors.sandbox.xero.render import XeroRenderer
 from connectors.sandbox.xero.routes import API_PREFIX, XeroRoutes
 from connectors.sandbox.xero.state import DEFAULT_TENANT_ID, XeroState
 from connectors.sandbox.xero.writes import XeroWriter
-from policies.model.ledger import LedgerSnapshot
 
 
 class XeroSandbox(SandboxLifecycle):
-    """The Xero Accounting API subset relance uses, stateful, over real HTTP (SandboxControl)."""
+    """The Xero Accounting API subset relance uses, stateful, over real HTTP (SandboxControl;
+    seed, effects, truth, save and load are SandboxLifecycle's)."""
 
     ledger = "xero"
     grant_scope = "offline_access accounting.transactions accounting.contacts"
+    state: XeroState
+    query: XeroQuery
 
     def __init__(
         self,
@@ -57,14 +48,14 @@ class XeroSandbox(SandboxLifecycle):
         currency: str = "EUR",
         language: str = "fr",
     ) -> None:
-        self.clock = SandboxClock(today)
-        self.faults = faults if faults is not None else Faults(seed=seed or 0)
-        self.log = RequestLog()
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.state_file = Path(state_file) if state_file else None
-        self.authority = OAuthAuthority(client_id, client_secret, clock=self.clock)
-        self.lock = threading.RLock()
+        super().__init__(
+            seed=seed,
+            today=today,
+            state_file=state_file,
+            faults=faults,
+            client_id=client_id,
+            client_secret=client_secret,
+        )
         self.state = XeroState(
             self.clock, tenant_id=tenant_id, tenant_name=tenant_name, base_currency=currency.upper()
         )
@@ -80,30 +71,17 @@ class XeroSandbox(SandboxLifecycle):
         routes = XeroRoutes(
             self.state, self.query, render, XeroWriter(self.state, render), self.limits, self.authority
         )
-        self.server = SandboxServer(
-            routes.routes(),
-            authority=self.authority,
-            clock=self.clock,
-            faults=self.faults,
-            log=self.log,
-            fault_response=self.limits.fault_response,
-            state_lock=self.lock,
+        self._serve(routes.routes(), self.limits.fault_response)
+        # Unlike QBO's sandbox, a size alone generates a company: the seed defaults to 0.
+        self._open(
+            seed=seed or 0,
+            customers=customers,
+            invoices=invoices,
+            today=today,
+            country=country,
+            currency=currency,
+            language=language,
         )
-        if self.state_file is not None and self.state_file.exists():
-            self.load(self.state_file)
-        elif customers or invoices:
-            self.seed(
-                generate_company(
-                    seed=seed or 0,
-                    customers=max(1, customers),
-                    invoices=invoices,
-                    today=today or self.clock.today(),
-                    country=country,
-                    currency=currency,
-                    other_currencies=("USD", "GBP"),
-                    language=language,
-                )
-            )
 
     # ------------------------------------------------------------ the organisation
 
@@ -172,21 +150,11 @@ class XeroSandbox(SandboxLifecycle):
     def day_limit(self, value: int) -> None:
         self.limits.day_limit = value
 
-    def changed(self) -> None:
-        """Bump the state version: cached list results are recomputed. Every write path calls it;
-        code that edits the records directly (tests) must call it too."""
-        self.state.changed()
-
     def xero_id(self, kind: str, neutral_id: str) -> str:
         """The Xero UUID the seed gave a generator record ("customer"|"invoice"|"payment"|"credit_note")."""
         return self.state.uuid(kind, neutral_id)
 
     # ------------------------------------------------------------ SandboxControl
-
-    def seed(self, company: GeneratedCompany) -> None:
-        with self.lock:
-            self.query.reset()
-            self.state.seed(company)
 
     def add_payment(self, invoice_id: str, amount: Decimal, on: date) -> str:
         with self.lock:
@@ -203,32 +171,3 @@ class XeroSandbox(SandboxLifecycle):
                 xi = self.state.invoices[invoice_id.lower()]
                 xi.due_date = xi.due_date + timedelta(days=7)
                 xi.updated = now
-
-    def effects(self) -> list[Effect]:
-        with self.lock:
-            return self.state.effects.snapshot()
-
-    def truth(self) -> LedgerSnapshot:
-        """Every record of the ledger in the neutral model (archived contacts with active=False,
-        ACCREC invoices only, deleted payments and voided credit notes left out)."""
-        with self.lock:
-            return self.state.truth()
-
-    # ------------------------------------------------------------ persistence
-
-    def save(self, path: Path | None = None) -> None:
-        target = Path(path) if path else self.state_file
-        if target is None:
-            raise ValueError("no state file: pass a path or construct the sandbox with state_file=")
-        with self.lock:
-            data = self.state.dump()
-            data["authority"] = self.authority.to_dict()
-        write_json_atomic(target, data)
-
-    def load(self, path: Path) -> None:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        with self.lock:
-            self.query.reset()
-            self.state.restore(data)
-            if "authority" in data:
-                self.authority.restore(data["authority"])
