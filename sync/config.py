@@ -12,9 +12,7 @@ sandbox without editing the file).
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from connectors.files import write_atomic
 from connectors.registry import ledger_names, ledger_plugin, ledger_plugins
 from connectors.settings import ConnectionSettings
 from policies import loader
@@ -362,21 +361,8 @@ def save_config(path: Path | str, config: AppConfig) -> None:
     else:
         _merge(document, new)
         yaml.dump(document, buffer)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(buffer.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # relance.yaml holds no secret: keep the mode it has (readable by default)
+    write_atomic(path, buffer.getvalue(), mode=path.stat().st_mode & 0o777 if path.exists() else 0o644)
 
 
 def upsert_connection(config: AppConfig, connection: ConnectionConfig) -> AppConfig:

@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from connectors.files import write_atomic
 from policies.model.errors import RelanceError
 from sync.engine import run_sync
 from sync.errors import ConfigError
@@ -128,10 +129,8 @@ class StopFlag:
 
 
 def write_health(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(temporary, path)
+    """Readable by a probe or a monitor (it holds no secret)."""
+    write_atomic(path, json.dumps(payload, indent=2, default=str), mode=0o644)
 
 
 def run_daemon(

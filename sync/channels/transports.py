@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import smtplib
 import socket
 import ssl as ssl_module
-import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email import policy as email_policy
@@ -29,6 +27,7 @@ from email.utils import format_datetime, getaddresses, parseaddr
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from connectors.files import write_atomic
 from policies.model.errors import RelanceError
 
 from .render import RenderedNotice
@@ -175,28 +174,9 @@ def message_key(message: EmailMessage) -> str:
 
 
 def atomic_write(path: Path, data: bytes) -> Path:
-    """Write via a temporary file in the same folder + os.replace: readers see all or nothing."""
+    """Write a private file atomically (readers, or a crash, see all or nothing)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, before os.replace
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-        )
-        try:
-            with handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(handle.name, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(handle.name)
-            raise
-        with contextlib.suppress(OSError):  # persist the rename itself (POSIX)
-            directory = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+        write_atomic(path, data)
     except OSError as exc:
         raise RelanceError(
             f"cannot write {path}: {exc.strerror or exc}", hint="check that the outbox folder is writable"
