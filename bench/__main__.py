@@ -19,6 +19,7 @@ from typing import Any
 
 from bench import storms, writes
 from bench.process import REPO, BenchChildFailed, run_json_module
+from bench.records import LEDGERS
 
 # Sandbox pulls stop at 100k: the sandboxes filter and sort every row on every list page, so
 # paging 1M rows through them is quadratic (hours). 1M runs as generated pages -> state store.
@@ -37,7 +38,6 @@ FULL: dict[str, Any] = {
     "write_actions": 1000,
 }
 PARTS = ("pulls", "writes", "plan", "storms", "crash")
-LEDGERS = ("quickbooks", "xero")
 
 
 def say(message: str) -> None:

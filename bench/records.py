@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+LEDGERS = ("quickbooks", "xero")
 PAGE_SIZE = 1000
 HISTORY_DAYS = 730  # the connectors' default 24 months of history
 

@@ -18,13 +18,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from bench.records import truth_fingerprint
+from bench.records import LEDGERS, truth_fingerprint
 from connectors.sandbox import server as sandbox_server
 from connectors.sandbox.quickbooks import QuickBooksSandbox
 from connectors.sandbox.xero import XeroSandbox
 from policies.model.ledger import InvoiceStatus
 
-LEDGERS = ("quickbooks", "xero")
 _QBO_ENTITIES = {
     "invoice": "invoice",
     "payment": "payment",
