@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import subprocess
@@ -16,7 +17,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.memory import REPO, BenchChildFailed, run_json_module
+from bench import storms, writes
+from bench.process import REPO, BenchChildFailed, run_json_module
+from bench.records import LEDGERS
 
 # Sandbox pulls stop at 100k: the sandboxes filter and sort every row on every list page, so
 # paging 1M rows through them is quadratic (hours). 1M runs as generated pages -> state store.
@@ -35,7 +38,6 @@ FULL: dict[str, Any] = {
     "write_actions": 1000,
 }
 PARTS = ("pulls", "writes", "plan", "storms", "crash")
-LEDGERS = ("quickbooks", "xero")
 
 
 def say(message: str) -> None:
@@ -71,12 +73,13 @@ def pull_figures(sizes: tuple[int, ...], ledgers: tuple[str, ...], *, store: boo
     peak: dict[str, float] = {}
     peak_by_ledger: dict[str, dict[str, float]] = {}
     for ledger, by_size in runs.items():
-        good = {size: run for size, run in by_size.items() if "error" not in run}
-        for size, run in good.items():
-            peak[size] = max(peak.get(size, 0.0), run["peak_rss_mb"])
-            peak_by_ledger.setdefault(size, {})[ledger] = run["peak_rss_mb"]
+        good = {label: result for label, result in by_size.items() if "error" not in result}
+        for label, result in good.items():
+            peak[label] = max(peak.get(label, 0.0), result["peak_rss_mb"])
+            peak_by_ledger.setdefault(label, {})[ledger] = result["peak_rss_mb"]
         if not good:
-            api_calls[ledger] = {"error": next(iter(by_size.values()), {}).get("error", "not run")}
+            first: dict[str, Any] = next(iter(by_size.values()), {})
+            api_calls[ledger] = {"error": first.get("error", "not run")}
             continue
         largest = max(good, key=int)
         run = good[largest]
@@ -106,7 +109,7 @@ def generated_figures(sizes: tuple[int, ...]) -> dict[str, Any]:
         say(f"  generated pages -> store, {size:,} invoices ...")
         try:
             runs[str(size)] = run_json_module(
-                "bench.pulls", ["generated", "--invoices", str(size)], timeout=6 * 3600
+                "bench.memory", ["generated", "--invoices", str(size)], timeout=6 * 3600
             )
             say(f"    peak RSS {runs[str(size)]['peak_rss_mb']} MB, {runs[str(size)]['seconds']} s")
         except (BenchChildFailed, subprocess.TimeoutExpired) as error:
@@ -139,8 +142,10 @@ def plan_figures(invoices: int) -> dict[str, Any]:
 
 
 def crash_part(kills: int) -> dict[str, Any]:
+    # Imported here: the crash part is optional, and says so when bench/crash.py is absent
+    # (tests/e2e/test_bench_smoke.py hides the module to check that).
     try:
-        from bench.crash import crash_figures  # the lead's SIGKILL harness, when present
+        from bench.crash import crash_figures
     except ImportError:
         return {"kills": 0, "note": "bench/crash.py not present"}
     result: dict[str, Any] = crash_figures(kills)
@@ -163,8 +168,6 @@ def _timed(name: str, fn: Callable[[], Any], timings: dict[str, float]) -> Any:
 
 
 def machine() -> dict[str, Any]:
-    import os
-
     memory_gb = None
     try:
         with open("/proc/meminfo", encoding="ascii") as handle:
@@ -181,8 +184,6 @@ def machine() -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from bench import storms, writes
-
     preset = FULL if args.full else QUICK
     sizes = tuple(args.sizes) if args.sizes else preset["sizes"]
     parts = tuple(args.only) if args.only else PARTS

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.pulls import LocalSandbox, consume, history_from, open_connector
+from bench.pulls import consume, open_connector
+from bench.records import history_from
+from bench.sandbox import LocalSandbox
 from policies.model.errors import RelanceError
 
 RETRY_AFTER = 0.05  # seconds: the storm runs fast; the connector still honours the header

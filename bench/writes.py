@@ -16,7 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench.pulls import LocalSandbox, open_connector, summarise_calls
+from bench.pulls import open_connector, summarise_calls
+from bench.sandbox import LocalSandbox
 from connectors.base import (
     CreditNoteRequest,
     FeeInvoice,

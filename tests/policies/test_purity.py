@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-POLICIES = Path(__file__).resolve().parents[2] / "policies"
+from tests.support.paths import REPO
+
+POLICIES = REPO / "policies"
 FORBIDDEN_MODULES = {
     "os",
     "io",
@@ -49,9 +51,8 @@ def test_no_io_and_no_clock(path: Path) -> None:
             names = [node.module]
         else:
             names = []
-        problems += [
-            f"line {node.lineno}: imports {n}" for n in names if n.split(".")[0] in FORBIDDEN_MODULES
-        ]
+        line = getattr(node, "lineno", 0)
+        problems += [f"line {line}: imports {n}" for n in names if n.split(".")[0] in FORBIDDEN_MODULES]
         if isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Name) and func.id in FORBIDDEN_FUNCTIONS:

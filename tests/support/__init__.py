@@ -1,1 +1,1 @@
-"""Shared test helpers and oracles (imported by the tests as `support`)."""
+"""Shared test helpers and oracles, imported as `tests.support.<module>` (bench/ uses them too)."""

@@ -34,17 +34,18 @@ from policies.model.actions import ActionKind, ActionStatus, Charge, PlannedActi
 from policies.model.details import NoteDetails, NoticeDetails, NoticeLine
 from policies.model.ledger import Customer, CustomerKind, Invoice, InvoiceStatus
 from policies.model.money import Money
-from support.rules import RULEBOOK, load_policy
 from sync.apply import Applier, Target
 from sync.channels.context import CompanyInfo
 from sync.channels.sender import ChannelDispatch, RunKit
 from sync.rulebook import channel_plugins
 from sync.run_report import ConnectionRun, RunOptions
 from sync.store import Store, open_store
+from tests.support.paths import REPO
+from tests.support.rules import RULEBOOK, load_policy
 
 CONN = "acme"
 TODAY = date(2026, 3, 2)
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "policies"
+EXAMPLES = REPO / "examples" / "policies"
 QBO_LIKE = Capabilities(
     fee_line_on_invoice=True,
     fee_invoice=True,
@@ -136,7 +137,7 @@ def applier(
     )
     return Applier(
         store=store,
-        connector=connector,  # type: ignore[arg-type]  # a structural stand-in for Connector
+        connector=connector,  # structurally a Connector
         target=Target(CONN, fee_mode),
         policy=policy,
         today=TODAY,

@@ -1,0 +1,1 @@
+"""Tests of connectors/: QuickBooks and Xero connectors, their sandboxes, limits, tokens, secrets."""
