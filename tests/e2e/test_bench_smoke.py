@@ -9,11 +9,12 @@ from collections import Counter
 
 import pytest
 
-from bench import storms, writes
+from bench import storms, structure, writes
 from bench.__main__ import crash_part, plan_figures
 from bench.process import peak_rss_mb, run_json_module
 from bench.pulls import minimum_calls, run_size
 from bench.sandbox import classify
+from tests.support.paths import REPO
 
 
 def test_classify_names_list_calls_per_entity() -> None:
@@ -105,3 +106,10 @@ def test_crash_part_says_so_when_the_crash_harness_is_absent(monkeypatch: pytest
 
 def test_peak_rss_is_positive() -> None:
     assert peak_rss_mb() > 0
+
+
+def test_structure_figures_show_no_cycle_and_no_upward_import() -> None:
+    """bench.structure measures the whole tree (bench included, which lint-imports does not cover)."""
+    result = structure.figures(REPO)
+    assert result["import_cycles"] == [] and result["upward_imports"] == []
+    assert result["largest_classes"][0]["lines"] < 400
