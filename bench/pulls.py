@@ -286,7 +286,7 @@ def _open_store(workdir: Path) -> Store:
     # Imported here: a --no-store run measures the pull alone, without the engine's and the state
     # store's modules (SQLAlchemy among them: about 45 MB of peak RSS). The engine comes first, as
     # in `relance sync`: opening the store before it adds about 1 MB to the peak.
-    from sync.engine import pull_into_store  # noqa: F401
+    from sync.pull import pull_into_store  # noqa: F401
     from sync.store import open_store
 
     return open_store(f"sqlite:///{workdir / 'state.sqlite'}")
@@ -297,7 +297,7 @@ def _pull_phase(
 ) -> PullOutcome:
     if store is None:
         return pull(connector, None if full else cursor)
-    from sync.engine import pull_into_store  # imported by _open_store already
+    from sync.pull import pull_into_store  # imported by _open_store already
 
     started = time.perf_counter()
     counts, quarantined = pull_into_store(

@@ -13,7 +13,7 @@ from policies.model.actions import ActionStatus, TaskStatus
 from policies.model.errors import RelanceError
 from policies.model.ledger import Customer, Instalment, Invoice
 from policies.payment_plans import PaymentPlan
-from sync.engine import plan_for
+from sync.plans import plan_for
 from sync.reports import aging
 from sync.workspace import Workspace
 

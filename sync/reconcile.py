@@ -19,7 +19,8 @@ from typing import Any
 
 from policies.model.actions import ActionStatus
 from policies.model.ledger import Invoice, InvoiceStatus, LedgerSnapshot, Settlement, settlements_by_invoice
-from sync.engine import history_from, holder_name, pull_into_store
+from sync.engine import holder_name
+from sync.pull import history_from, pull_into_store
 from sync.store import ActionRecord
 from sync.workspace import Workspace
 
@@ -59,7 +60,8 @@ def _pull(ws: Workspace, config: Any, today: date) -> None:
     connector = ws.open_connector(config)
     try:
         with ws.store.lease(config.name, holder_name()):
-            pull_into_store(connector, ws.store, config.name, history_from=history_from(config, today))
+            since = history_from(config.history_months, today)
+            pull_into_store(connector, ws.store, config.name, history_from=since)
     finally:
         connector.close()
 

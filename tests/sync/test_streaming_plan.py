@@ -34,7 +34,7 @@ from policies.model.ledger import (
 from policies.model.money import Money
 from policies.payment_plans import PaymentPlan
 from policies.planning import Plan
-from sync.engine import iter_plan_parts, plan_for, plan_from_snapshot
+from sync.plans import iter_plan_parts, plan_for, plan_from_snapshot
 from sync.store import Store, open_store
 from tests.support.paths import EXAMPLE_POLICIES
 from tests.support.rules import load_policy
