@@ -124,18 +124,7 @@ class ExposureBuilder:
 
     def result(self) -> dict[str, Exposure]:
         customers = set(self._open) | set(self._drafts) | set(self._other)
-        zero = Decimal(0)
-        return {
-            customer_id: Exposure(
-                customer_id,
-                self.currency,
-                self._open.get(customer_id, zero),
-                self._drafts.get(customer_id, zero),
-                tuple(sorted(self._ids.get(customer_id, ()))),
-                dict(self._other.get(customer_id, {})),
-            )
-            for customer_id in customers
-        }
+        return {customer_id: self.exposure(customer_id) for customer_id in customers}
 
 
 def exposure_by_customer(
