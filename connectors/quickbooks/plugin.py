@@ -21,7 +21,7 @@ from connectors.registry import ApiLimits, AuthorizationSession, LedgerPlugin, O
 from connectors.settings import ConnectionSettings
 
 if TYPE_CHECKING:
-    from connectors.tokens import Refresher
+    from connectors.tokens import Refresher, Tokens
 
 
 
@@ -60,10 +60,14 @@ def open_connector(
 
 
 def refresher(client_id: str, client_secret: str, endpoints: OAuthEndpoints) -> Refresher:
-    # Lazy: auth.py imports intuitlib (and requests), needed only when tokens are refreshed.
-    from connectors.quickbooks import auth
+    def refresh(tokens: Tokens) -> Tokens:
+        # Lazy: auth.py imports intuitlib (and requests), needed only when tokens are actually refreshed
+        # (a connector with valid tokens never loads it).
+        from connectors.quickbooks import auth
 
-    return auth.refresher(client_id, client_secret, endpoints)
+        return auth.refresher(client_id, client_secret, endpoints)(tokens)
+
+    return refresh
 
 
 def authorize(

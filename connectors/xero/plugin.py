@@ -23,7 +23,7 @@ from connectors.xero.identity import (
 )
 
 if TYPE_CHECKING:
-    from connectors.tokens import Refresher
+    from connectors.tokens import Refresher, Tokens
 
 
 
@@ -76,10 +76,14 @@ def open_connector(
 
 
 def refresher(client_id: str, client_secret: str, endpoints: OAuthEndpoints) -> Refresher:
-    # Lazy: auth.py imports requests, needed only when tokens are refreshed.
-    from connectors.xero import auth
+    def refresh(tokens: Tokens) -> Tokens:
+        # Lazy: auth.py imports requests, needed only when tokens are actually refreshed
+        # (a connector with valid tokens never loads it).
+        from connectors.xero import auth
 
-    return auth.refresher(client_id, client_secret, endpoints)
+        return auth.refresher(client_id, client_secret, endpoints)(tokens)
+
+    return refresh
 
 
 def authorize(
