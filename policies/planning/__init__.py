@@ -14,7 +14,7 @@ Rules (issue #2, section 4), and the choices made where the issue leaves room:
   late letter + e-mail). After a gap only the most advanced due tier is proposed; the due steps it
   skips are returned in `Plan.superseded` (recorded, never sent). Never back down the ladder.
 * Notices: invoices of one customer and currency due for the same step today form ONE notice
-  (REMINDER for ledger_email/email/letter, TASK for call_task, AGENCY for agency) listing all their
+  (REMINDER, TASK or AGENCY: the kind the step's channel declares in the rulebook) listing all their
   invoice ids, plus a NOTE per invoice (key = action_key(notice key, "note", invoice id)).
 * Charges are per invoice (FEE actions; ledger writes are per invoice) and cumulative: interest to
   post = accrued to date (policies.interest) minus what the history already charged; compensation
@@ -24,7 +24,7 @@ Rules (issue #2, section 4), and the choices made where the issue leaves room:
   charges roll into the first step proposed (what is owed stays owed; fees for letters never sent do
   not). Recurring fee: every `every_days` after the first FEE in the history, one charge per period
   (step "recurring:<fee>", period index in the key); a missed period is not caught up.
-* Early-payment discount: pre-due notices carry the offer in details["invoices"][i]["discount"]
+* Early-payment discount: pre-due notices carry the offer in `details.invoices[i].discount`
   while its window is open; an invoice settled inside the window for total minus discount, whose
   ledger balance is the discount, gets a CREDIT_NOTE (once) instead of reminders.
 * Payment plans (policies.payment_plans): covered invoices are not dunned while the plan is active;
