@@ -75,3 +75,10 @@ def test_the_architecture_table_names_modules_that_exist() -> None:
         ]
         missing += [c for c in candidates if not (README.parent / c.rstrip("/")).exists()]
     assert not missing, missing
+
+
+def test_the_packaged_example_policies_are_the_documented_ones() -> None:
+    """`relance init` copies policies/examples/ (package data); the README points at examples/policies/."""
+    packaged = {path.name: path.read_bytes() for path in (REPO / "policies" / "examples").glob("*.yaml")}
+    documented = {path.name: path.read_bytes() for path in (REPO / "examples" / "policies").glob("*.yaml")}
+    assert packaged and packaged == documented
